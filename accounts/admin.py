@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from accounts import services
+from accounts.models import DeviceSession, User
+
+
+class DeviceSessionInline(admin.TabularInline):
+    model = DeviceSession
+    extra = 0
+    can_delete = False
+    fields = ["device_name", "ip_address", "provider", "created_at", "last_used_at", "revoked_at", "revoked_reason"]
+    readonly_fields = fields
+    ordering = ["-last_used_at"]
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ["-date_joined"]
+    list_display = ["email", "name", "provider", "is_active", "is_staff", "date_joined", "last_login"]
+    list_filter = ["is_active", "is_staff", "provider", "date_joined"]
+    search_fields = ["email", "name"]
+    readonly_fields = ["date_joined", "last_login", "updated_at", "deactivated_at"]
+    inlines = [DeviceSessionInline]
+    actions = ["revoke_all_sessions"]
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Profile", {"fields": ("name", "bio", "locale", "timezone", "avatar", "provider")}),
+        (
+            "Status",
+            {"fields": ("is_active", "deactivated_at", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        ("Dates", {"fields": ("date_joined", "last_login", "updated_at")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "password1", "password2")}),)
+
+    @admin.action(description="Sign out every device of the selected users")
+    def revoke_all_sessions(self, request, queryset) -> None:
+        total = sum(services.sessions_revoke_all(user=user, reason="admin") for user in queryset)
+        self.message_user(request, f"Revoked {total} sessions.", messages.SUCCESS)
+
+
+@admin.register(DeviceSession)
+class DeviceSessionAdmin(admin.ModelAdmin):
+    list_display = ["user", "device_name", "ip_address", "provider", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["provider", "revoked_reason", "created_at"]
+    search_fields = ["user__email", "device_name", "ip_address"]
+    list_select_related = ["user"]
+    readonly_fields = [f.name for f in DeviceSession._meta.fields]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected sessions")
+    def revoke(self, request, queryset) -> None:
+        count = 0
+        for session in queryset.filter(revoked_at__isnull=True).select_related("user"):
+            services.session_revoke(user=session.user, session_id=session.id, reason="admin")
+            count += 1
+        self.message_user(request, f"Revoked {count} sessions.", messages.SUCCESS)

@@ -1,0 +1,62 @@
+"""Bearer-token authentication bound to device sessions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.models import DeviceSession
+
+
+class SessionJWTAuthentication(JWTAuthentication):
+    """Validates the access token, then the device session it names, in one query.
+
+    Checking the session on every request is what makes revocation (logout, logout-all,
+    password change, a reused refresh token) take effect at once instead of at token expiry.
+    """
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is not None:
+            # Exposed on the Django request for middleware that runs after the view.
+            request._request.api_user = result[0]
+        return result
+
+    def get_validated_token(self, raw_token: bytes) -> AccessToken:
+        try:
+            return AccessToken(raw_token)
+        except ExpiredTokenError:
+            raise exceptions.AuthenticationFailed("The access token has expired.", code="token_expired") from None
+        except TokenError:
+            raise exceptions.AuthenticationFailed("The access token is invalid.", code="token_invalid") from None
+
+    def get_user(self, validated_token: AccessToken):
+        session_id = validated_token.get("sid")
+        if not session_id:
+            raise exceptions.AuthenticationFailed("The access token is invalid.", code="token_invalid")
+        session = (
+            DeviceSession.objects.select_related("user")
+            .filter(id=session_id, user_id=validated_token.get("user_id"), revoked_at__isnull=True)
+            .first()
+        )
+        if session is None:
+            raise exceptions.AuthenticationFailed("This session has been signed out.", code="session_revoked")
+        user = session.user
+        if not user.is_active:
+            raise exceptions.AuthenticationFailed("This account is deactivated.", code="account_inactive")
+
+        now = timezone.now()
+        if now - session.last_used_at > timedelta(seconds=settings.SESSION_TOUCH_SECONDS):
+            DeviceSession.objects.filter(pk=session.pk).update(last_used_at=now)
+            session.last_used_at = now
+        user.device_session = session
+        return user

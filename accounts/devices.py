@@ -1,0 +1,61 @@
+"""Naming a device from its request headers."""
+
+from __future__ import annotations
+
+import re
+
+from django.http import HttpRequest
+
+_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"Dart/[\d.]+"), "Flutter app"),
+    (re.compile(r"okhttp/[\d.]+"), "Android app"),
+    (re.compile(r"CFNetwork/"), "iOS app"),
+]
+_OS = [
+    (re.compile(r"Android ([\d.]+)"), "Android {0}"),
+    (re.compile(r"iPhone OS ([\d_]+)"), "iPhone (iOS {0})"),
+    (re.compile(r"iPad; CPU OS ([\d_]+)"), "iPad (iOS {0})"),
+    (re.compile(r"Mac OS X ([\d_.]+)"), "macOS {0}"),
+    (re.compile(r"Windows NT ([\d.]+)"), "Windows {0}"),
+    (re.compile(r"Linux"), "Linux"),
+]
+_BROWSERS = [
+    (re.compile(r"Edg/([\d]+)"), "Edge {0}"),
+    (re.compile(r"Chrome/([\d]+)"), "Chrome {0}"),
+    (re.compile(r"Firefox/([\d]+)"), "Firefox {0}"),
+    (re.compile(r"Version/([\d]+).*Safari/"), "Safari {0}"),
+]
+
+
+def device_name_from_request(request: HttpRequest) -> str:
+    explicit = request.headers.get("X-Device-Name", "").strip()
+    if explicit:
+        return explicit[:200]
+    return device_name_from_user_agent(request.headers.get("User-Agent", ""))
+
+
+def device_name_from_user_agent(user_agent: str) -> str:
+    if not user_agent:
+        return "Unknown device"
+    for pattern, label in _PATTERNS:
+        if pattern.search(user_agent):
+            return label
+    system = next(
+        (fmt.format(*(g.replace("_", ".") for g in m.groups())) for p, fmt in _OS if (m := p.search(user_agent))), ""
+    )
+    browser = next((fmt.format(*m.groups()) for p, fmt in _BROWSERS if (m := p.search(user_agent))), "")
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or user_agent.split(" ")[0][:200]
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    # REMOTE_ADDR is the peer; behind a proxy, gunicorn/WhiteNoise see the proxy, so production
+    # deployments set USE_X_FORWARDED_FOR and trust the first hop the proxy appends.
+    from django.conf import settings
+
+    if getattr(settings, "USE_X_FORWARDED_FOR", False):
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip() or None
+    return request.META.get("REMOTE_ADDR") or None

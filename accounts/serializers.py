@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from accounts.models import DeviceSession, User
+
+
+class UserSerializer(serializers.ModelSerializer):
+    """The user as the mobile app stores it (the seed's User collection)."""
+
+    avatar = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField(source="date_joined", read_only=True)
+    quota = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "email",
+            "name",
+            "bio",
+            "locale",
+            "timezone",
+            "provider",
+            "avatar",
+            "quota",
+            "is_active",
+            "is_staff",
+            "created_at",
+            "last_login",
+        ]
+        read_only_fields = fields
+
+    def get_avatar(self, user: User) -> str | None:
+        if not user.avatar:
+            return None
+        url = f"{reverse('user-avatar')}?v={int(user.updated_at.timestamp())}"
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request else url
+
+    def get_quota(self, user: User) -> dict:
+        from quotas.selectors import quota_summary
+
+        summary = quota_summary(user=user)
+        return {"limit": summary["limit"], "used": summary["used"], "reset_date": summary["reset_date"]}
+
+
+class RegisterSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
+    name = serializers.CharField(max_length=150)
+
+
+class LoginSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh_token = serializers.CharField(max_length=4096)
+
+
+class GoogleSignInSerializer(serializers.Serializer):
+    id_token = serializers.CharField(max_length=8192)
+
+
+class ChangePasswordSerializer(serializers.Serializer):
+    current_password = serializers.CharField(max_length=128, trim_whitespace=False)
+    new_password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access_token = serializers.CharField()
+    refresh_token = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
+
+
+class AuthResultSerializer(TokenPairSerializer):
+    user = UserSerializer()
+    session_id = serializers.UUIDField()
+
+
+class DeviceSessionSerializer(serializers.ModelSerializer):
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DeviceSession
+        fields = ["id", "device_name", "ip_address", "provider", "created_at", "last_used_at", "expires_at", "current"]
+        read_only_fields = fields
+
+    def get_current(self, session: DeviceSession) -> bool:
+        return str(session.id) == str(self.context.get("current_session_id"))

@@ -1,0 +1,153 @@
+"""`/api/auth/...`: thin views over `accounts.services`."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import services
+from accounts.devices import client_ip, device_name_from_request
+from accounts.models import DeviceSession
+from accounts.serializers import (
+    AuthResultSerializer,
+    ChangePasswordSerializer,
+    DeviceSessionSerializer,
+    GoogleSignInSerializer,
+    LoginSerializer,
+    RefreshSerializer,
+    RegisterSerializer,
+    TokenPairSerializer,
+    UserSerializer,
+)
+from config.api.envelope import ok
+from config.api.pagination import paginate
+from quotas import ratelimit
+
+
+def _device(request: Request) -> services.DeviceInfo:
+    return services.DeviceInfo(
+        name=device_name_from_request(request),
+        user_agent=request.headers.get("User-Agent", ""),
+        ip_address=client_ip(request),
+    )
+
+
+def _signed_in(request: Request, result: services.SignIn, *, message: str, status_code: int = 200) -> Response:
+    data = {
+        "user": UserSerializer(result.user, context={"request": request}).data,
+        **result.tokens,
+        "session_id": str(result.session.id),
+    }
+    return ok(data, message=message, status=status_code)
+
+
+class RegisterView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    rate_category = ratelimit.AUTH
+
+    @extend_schema(tags=["auth"], request=RegisterSerializer, responses={201: AuthResultSerializer})
+    def post(self, request: Request) -> Response:
+        body = RegisterSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        result = services.user_register(**body.validated_data, device=_device(request))
+        return _signed_in(request, result, message="Registration successful", status_code=status.HTTP_201_CREATED)
+
+
+class LoginView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    rate_category = ratelimit.AUTH
+
+    @extend_schema(tags=["auth"], request=LoginSerializer, responses={200: AuthResultSerializer})
+    def post(self, request: Request) -> Response:
+        body = LoginSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        user = services.user_authenticate(**body.validated_data)
+        return _signed_in(
+            request, services.session_start(user=user, device=_device(request)), message="Login successful"
+        )
+
+
+class GoogleSignInView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    rate_category = ratelimit.AUTH
+
+    @extend_schema(tags=["auth"], request=GoogleSignInSerializer, responses={200: AuthResultSerializer})
+    def post(self, request: Request) -> Response:
+        body = GoogleSignInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        result = services.google_sign_in(id_token=body.validated_data["id_token"], device=_device(request))
+        return _signed_in(request, result, message="Login successful")
+
+
+class RefreshView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(tags=["auth"], request=RefreshSerializer, responses={200: TokenPairSerializer})
+    def post(self, request: Request) -> Response:
+        body = RefreshSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        tokens = services.token_refresh(refresh_token=body.validated_data["refresh_token"])
+        return ok(dict(tokens), message="Token refreshed")
+
+
+class LogoutView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(tags=["auth"], request=RefreshSerializer, responses={200: None})
+    def post(self, request: Request) -> Response:
+        body = RefreshSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.session_logout(refresh_token=body.validated_data["refresh_token"])
+        return ok(None, message="Logged out")
+
+
+class MeView(APIView):
+    @extend_schema(tags=["auth"], responses={200: UserSerializer})
+    def get(self, request: Request) -> Response:
+        return ok(UserSerializer(request.user, context={"request": request}).data)
+
+
+class LogoutAllView(APIView):
+    @extend_schema(tags=["auth"], request=None, responses={200: None})
+    def post(self, request: Request) -> Response:
+        count = services.sessions_revoke_all(user=request.user)
+        return ok({"revoked": count}, message="Logged out from all devices")
+
+
+class SessionListView(APIView):
+    @extend_schema(tags=["auth"], responses={200: DeviceSessionSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        sessions = DeviceSession.objects.filter(user=request.user, revoked_at__isnull=True).order_by("-last_used_at")
+        return paginate(
+            request=request,
+            queryset=sessions,
+            serializer_class=DeviceSessionSerializer,
+            context={"current_session_id": request.user.device_session.id},
+        )
+
+
+class SessionDetailView(APIView):
+    @extend_schema(tags=["auth"], responses={200: None})
+    def delete(self, request: Request, session_id) -> Response:
+        services.session_revoke(user=request.user, session_id=session_id)
+        return ok(None, message="Session revoked")
+
+
+class ChangePasswordView(APIView):
+    rate_category = ratelimit.AUTH
+
+    @extend_schema(tags=["auth"], request=ChangePasswordSerializer, responses={200: None})
+    def post(self, request: Request) -> Response:
+        body = ChangePasswordSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        revoked = services.password_change(user=request.user, keep=request.user.device_session, **body.validated_data)
+        return ok({"revoked_sessions": revoked}, message="Password changed; other devices were signed out")

@@ -1,0 +1,126 @@
+"""The one place where exceptions become HTTP responses for `/api/`."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from config.api.envelope import error_body
+from config.api.exceptions import ApplicationError
+
+logger = logging.getLogger("config.api")
+
+_DRF_CODES: dict[type[Exception], str] = {
+    drf.ValidationError: "validation_error",
+    drf.ParseError: "malformed_request",
+    drf.NotAuthenticated: "not_authenticated",
+    drf.AuthenticationFailed: "authentication_failed",
+    drf.PermissionDenied: "permission_denied",
+    drf.NotFound: "not_found",
+    drf.MethodNotAllowed: "method_not_allowed",
+    drf.NotAcceptable: "not_acceptable",
+    drf.UnsupportedMediaType: "unsupported_media_type",
+    drf.Throttled: "rate_limited",
+}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    if isinstance(exc, Http404):
+        exc = drf.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        set_rollback()
+        return Response(error_body(message="The request body is too large.", code="request_too_large"), status=413)
+
+    if isinstance(exc, ApplicationError):
+        set_rollback()
+        return Response(
+            error_body(message=exc.message, code=exc.code, errors=exc.errors, extra=exc.extra),
+            status=exc.status_code,
+            headers=exc.headers,
+        )
+
+    if isinstance(exc, drf.APIException):
+        set_rollback()
+        return _drf_response(exc)
+
+    request = context.get("request")
+    logger.exception("Unhandled error on %s %s", getattr(request, "method", "?"), getattr(request, "path", "?"))
+    set_rollback()
+    extra = {"error": f"{type(exc).__name__}: {exc}"} if settings.DEBUG else None
+    return Response(error_body(message="Internal server error.", code="server_error", extra=extra), status=500)
+
+
+def _drf_response(exc: drf.APIException) -> Response:
+    headers: dict[str, str] = {}
+    code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+    errors: dict[str, Any] = {}
+    detail = exc.detail
+
+    if isinstance(exc, drf.ValidationError):
+        errors = _field_errors(detail)
+        message = _summary(errors) or "The request is invalid."
+    elif isinstance(detail, dict):
+        # simplejwt's InvalidToken carries {"detail", "code", "messages"}.
+        message = str(detail.get("detail", "Authentication failed."))
+        if detail.get("code"):
+            code = str(detail["code"])
+    else:
+        message = str(detail)
+        detail_code = getattr(detail, "code", None)
+        if (
+            detail_code
+            and detail_code not in {"invalid", "error", "not_authenticated"}
+            and code
+            in {
+                "authentication_failed",
+                "permission_denied",
+            }
+        ):
+            code = str(detail_code)
+
+    if isinstance(exc, drf.Throttled):
+        wait = math.ceil(exc.wait or 1)
+        headers["Retry-After"] = str(wait)
+        message = f"Too many requests. Try again in {wait} seconds."
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    return Response(error_body(message=message, code=code, errors=errors), status=exc.status_code, headers=headers)
+
+
+def _field_errors(detail: Any) -> dict[str, Any]:
+    if isinstance(detail, dict):
+        return {key: _flatten(value) for key, value in detail.items()}
+    return {"nonFieldErrors": _flatten(detail)}
+
+
+def _flatten(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _flatten(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        if all(not isinstance(item, (dict, list)) for item in value):
+            return [str(item) for item in value]
+        return [_flatten(item) for item in value]
+    return [str(value)]
+
+
+def _summary(errors: dict[str, Any]) -> str:
+    for field, messages in errors.items():
+        first = messages
+        while isinstance(first, (list, dict)) and first:
+            first = first[0] if isinstance(first, list) else next(iter(first.values()))
+        if isinstance(first, str):
+            if field in {"non_field_errors", "nonFieldErrors"}:
+                return first
+            return f"{field}: {first}"
+    return ""

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from django.http import QueryDict
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import DataAndFiles, FormParser, JSONParser, MultiPartParser
+
+from config.api.casing import to_snake, underscoreize
+
+
+def _underscoreize_querydict(data: QueryDict) -> QueryDict:
+    converted = QueryDict(mutable=True)
+    for key, values in data.lists():
+        converted.setlist(to_snake(key), values)
+    converted._mutable = False
+    return converted
+
+
+class CamelCaseJSONParser(JSONParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except ParseError as exc:
+            raise ParseError("Malformed JSON: the request body could not be parsed.") from exc
+        return underscoreize(data)
+
+
+class CamelCaseFormParser(FormParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        return _underscoreize_querydict(super().parse(stream, media_type, parser_context))
+
+
+class CamelCaseMultiPartParser(MultiPartParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        parsed = super().parse(stream, media_type, parser_context)
+        return DataAndFiles(_underscoreize_querydict(parsed.data), _underscoreize_querydict(parsed.files))

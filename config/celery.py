@@ -1,0 +1,13 @@
+"""The Celery app. The broker is Redis when `REDIS_URL` is set, else a SQLite file (see settings)."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("config")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from quotas.pricing import DEFAULT_MONTHLY_LIMIT, Service
+
+
+class QuotaAccount(models.Model):
+    """A user's monthly allowance. `used` only ever changes through conditional UPDATEs in
+    `quotas.services`, which is what keeps concurrent requests from overspending."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota_account")
+    limit = models.PositiveIntegerField(default=DEFAULT_MONTHLY_LIMIT)
+    used = models.PositiveIntegerField(default=0)
+    period_start = models.DateTimeField()
+    reset_date = models.DateTimeField(db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(used__gte=0), name="quota_used_non_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.used}/{self.limit}"
+
+
+class Reservation(models.Model):
+    class Status(models.TextChoices):
+        RESERVED = "reserved", "Reserved"
+        SETTLED = "settled", "Settled"
+        REFUNDED = "refunded", "Refunded"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota_reservations")
+    service = models.CharField(max_length=16, choices=Service.choices)
+    units = models.PositiveIntegerField(help_text="Units currently held or charged by this reservation.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RESERVED)
+    period_start = models.DateTimeField()
+    job_type = models.CharField(max_length=16, blank=True)
+    job_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.units} units ({self.status})"
+
+
+class UsageEntry(models.Model):
+    """The ledger: one row per charge, adjustment or refund; `units` is signed."""
+
+    class Kind(models.TextChoices):
+        CHARGE = "charge", "Charge"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        REFUND = "refund", "Refund"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_entries")
+    service = models.CharField(max_length=16, choices=Service.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    units = models.IntegerField()
+    reservation = models.ForeignKey(
+        Reservation, null=True, blank=True, on_delete=models.SET_NULL, related_name="entries"
+    )
+    period_start = models.DateTimeField()
+    job_type = models.CharField(max_length=16, blank=True)
+    job_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "created_at"]), models.Index(fields=["user", "service"])]
+        verbose_name_plural = "usage entries"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.units:+d} {self.service}"

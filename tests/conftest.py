@@ -1,0 +1,86 @@
+"""Fixtures shared by every test folder: API clients, users, and a clean cache per test."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+_counter = itertools.count(1)
+REAL_LIMITS = copy.deepcopy(django_settings.RATE_LIMITS)
+PASSWORD = "Correct-Horse-42-battery"
+
+
+GENEROUS_LIMITS = {name: {"rate": (10_000, 60), "burst": (10_000, 10)} for name in REAL_LIMITS}
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path):
+    """Every test gets empty counters, its own media folder, cheap password hashing and rate
+    limits out of the way (tests about limits ask for `real_rate_limits`)."""
+    cache.clear()
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PASSWORD_HASHERS = ["tests.hashers.FastArgon2PasswordHasher"]
+    settings.RATE_LIMITS = GENEROUS_LIMITS
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def real_rate_limits(settings):
+    settings.RATE_LIMITS = REAL_LIMITS
+    return REAL_LIMITS
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., object]:
+    from accounts.models import User
+
+    def make(email: str | None = None, password: str = PASSWORD, **fields):
+        email = email or f"user{next(_counter)}@example.com"
+        fields.setdefault("name", "Test User")
+        return User.objects.create_user(email=email, password=password, **fields)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user(email="alice@example.com", name="Alice")
+
+
+def login(client: APIClient, email: str, password: str = PASSWORD, **headers) -> dict:
+    response = client.post("/api/auth/login", {"email": email, "password": password}, format="json", **headers)
+    assert response.status_code == 200, response.content
+    return response.json()["data"]
+
+
+@pytest.fixture
+def auth_client(user) -> Callable[..., APIClient]:
+    """A client signed in as `user` (or as the given user) through the real login endpoint."""
+
+    def make(as_user=None) -> APIClient:
+        target = as_user or user
+        client = APIClient()
+        tokens = login(client, target.email)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['accessToken']}")
+        client.tokens = tokens
+        cache.clear()  # the login counted against the auth rate limit; tests start from zero
+        return client
+
+    return make
+
+
+@pytest.fixture
+def client_a(auth_client) -> APIClient:
+    return auth_client()
