@@ -44,7 +44,9 @@ class SessionJWTAuthentication(JWTAuthentication):
         if not session_id:
             raise exceptions.AuthenticationFailed("The access token is invalid.", code="token_invalid")
         session = (
-            DeviceSession.objects.select_related("user")
+            # The quota account rides along in the same query: every authenticated response
+            # carries X-Quota-* headers, so it would otherwise cost a second query per request.
+            DeviceSession.objects.select_related("user", "user__quota_account")
             .filter(id=session_id, user_id=validated_token.get("user_id"), revoked_at__isnull=True)
             .first()
         )

@@ -6,31 +6,25 @@ from rest_framework import serializers
 from accounts.models import DeviceSession, User
 
 
-class UserSerializer(serializers.ModelSerializer):
-    """The user as the mobile app stores it (the seed's User collection)."""
+class UserSerializer(serializers.Serializer):
+    """The user as the mobile app stores it (the seed's User collection).
 
+    A plain Serializer rather than a ModelSerializer: it is rendered on every `/me` and login,
+    and building ModelSerializer fields from model introspection costs more than the request."""
+
+    id = serializers.IntegerField(read_only=True)
+    email = serializers.EmailField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    bio = serializers.CharField(read_only=True)
+    locale = serializers.CharField(read_only=True)
+    timezone = serializers.CharField(read_only=True)
+    provider = serializers.CharField(read_only=True)
     avatar = serializers.SerializerMethodField()
-    created_at = serializers.DateTimeField(source="date_joined", read_only=True)
     quota = serializers.SerializerMethodField()
-
-    class Meta:
-        model = User
-        fields = [
-            "id",
-            "email",
-            "name",
-            "bio",
-            "locale",
-            "timezone",
-            "provider",
-            "avatar",
-            "quota",
-            "is_active",
-            "is_staff",
-            "created_at",
-            "last_login",
-        ]
-        read_only_fields = fields
+    is_active = serializers.BooleanField(read_only=True)
+    is_staff = serializers.BooleanField(read_only=True)
+    created_at = serializers.DateTimeField(source="date_joined", read_only=True)
+    last_login = serializers.DateTimeField(read_only=True)
 
     def get_avatar(self, user: User) -> str | None:
         if not user.avatar:

@@ -15,6 +15,9 @@ def quota_account_get(*, user) -> QuotaAccount:
     (so a missed beat run never leaves a user locked out). Memoized on the user object for the
     request; services that change `used` refresh it."""
     account = getattr(user, _CACHE_ATTR, None)
+    if account is None and "quota_account" in user._state.fields_cache:
+        # Loaded with the user by select_related (see accounts.authentication); None if missing.
+        account = user._state.fields_cache["quota_account"]
     if account is None:
         account = QuotaAccount.objects.filter(user_id=user.pk).first()
         if account is None:
@@ -31,8 +34,10 @@ def quota_account_get(*, user) -> QuotaAccount:
 
 
 def quota_account_forget(*, user) -> None:
+    """Drop the memoized account after `used` changed, so headers show the new numbers."""
     if hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)
+    user._state.fields_cache.pop("quota_account", None)
 
 
 def quota_summary(*, user) -> dict[str, Any]:
