@@ -268,9 +268,114 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+# Redis re-delivers an unacknowledged task (a worker killed mid-job) after this many seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+    if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+    else {}
+)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+
+# --- AI services -----------------------------------------------------------------------------
+# Provider per modality: "openai" (the official SDK, against OpenAI or any OpenAI-compatible
+# server at OPENAI_BASE_URL) or "local" (offline engines shipped in packages). The default is
+# openai when OPENAI_API_KEY is set, else local; each modality can be overridden on its own.
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+OPENAI_ORGANIZATION = env.str("OPENAI_ORGANIZATION", default="")
+OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=60.0)
+OPENAI_CONNECT_TIMEOUT_SECONDS = env.float("OPENAI_CONNECT_TIMEOUT_SECONDS", default=5.0)
+# Retries (with exponential backoff, honouring Retry-After) on 408/409/429/5xx and connection errors.
+OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)
+AI_PROVIDER = env.str("AI_PROVIDER", default="openai" if OPENAI_API_KEY else "local")
+AI_PROVIDERS = {
+    modality: env.str(f"AI_{modality.upper()}_PROVIDER", default=AI_PROVIDER)
+    for modality in ("chat", "transcribe", "speak", "vision", "embed")
+}
+# Models a client may ask for, per modality (first = default), for the openai provider. Point
+# these at the names your OpenAI-compatible server knows (e.g. AI_CHAT_MODELS=llama3.2 for Ollama).
+AI_MODELS = {
+    "chat": env.list("AI_CHAT_MODELS", default=["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1", "gpt-4"]),
+    "transcribe": env.list("AI_TRANSCRIBE_MODELS", default=["whisper-1", "gpt-4o-mini-transcribe"]),
+    "speak": env.list("AI_SPEAK_MODELS", default=["tts-1", "tts-1-hd", "gpt-4o-mini-tts"]),
+    "vision": env.list("AI_VISION_MODELS", default=["gpt-4o-mini", "gpt-4o"]),
+    "embed": env.list("AI_EMBED_MODELS", default=["text-embedding-3-small", "text-embedding-3-large"]),
+}
+# Conversation memory: the history sent with a new message is trimmed, newest first, to this
+# many tokens (the system prompt and the new message always go).
+AI_CHAT_HISTORY_TOKENS = env.int("AI_CHAT_HISTORY_TOKENS", default=3000)
+AI_CHAT_DEFAULT_SYSTEM_PROMPT = env.str("AI_CHAT_DEFAULT_SYSTEM_PROMPT", default="You are a helpful assistant.")
+AI_CHAT_MAX_MESSAGE_CHARS = env.int("AI_CHAT_MAX_MESSAGE_CHARS", default=32000)
+AI_CHAT_DEFAULT_MAX_TOKENS = env.int("AI_CHAT_DEFAULT_MAX_TOKENS", default=1024)
+AI_CHAT_MAX_TOKENS_LIMIT = env.int("AI_CHAT_MAX_TOKENS_LIMIT", default=4096)
+# Uploads (the seed's file table).
+AI_AUDIO_MAX_BYTES = env.int("AI_AUDIO_MAX_BYTES", default=25 * 1024 * 1024)
+AI_AUDIO_MAX_SECONDS = env.int("AI_AUDIO_MAX_SECONDS", default=10 * 60)
+AI_IMAGE_MAX_BYTES = env.int("AI_IMAGE_MAX_BYTES", default=5 * 1024 * 1024)
+AI_IMAGE_MAX_SIDE = env.int("AI_IMAGE_MAX_SIDE", default=2048)
+# Where the local Whisper model is assembled from its two packages (verified by SHA-256).
+MODEL_CACHE_DIR = env.str("MODEL_CACHE_DIR", default=str(VAR_DIR / "models"))
+
+# --- Embeddings ------------------------------------------------------------------------------
+EMBEDDINGS_TEXT_MAX_CHARS = env.int("EMBEDDINGS_TEXT_MAX_CHARS", default=100_000)
+EMBEDDINGS_QUERY_MAX_CHARS = env.int("EMBEDDINGS_QUERY_MAX_CHARS", default=10_000)
+EMBEDDINGS_METADATA_MAX_BYTES = env.int("EMBEDDINGS_METADATA_MAX_BYTES", default=8192)
+# Chunk sizes in tokens of the model's tokenizer. A chunk must also fit the model's input window:
+# all-MiniLM-L6-v2 reads 256 word pieces (254 of text), so larger sizes are refused for it.
+EMBEDDINGS_CHUNK_SIZE_MIN = env.int("EMBEDDINGS_CHUNK_SIZE_MIN", default=32)
+EMBEDDINGS_CHUNK_SIZE_MAX = env.int("EMBEDDINGS_CHUNK_SIZE_MAX", default=512)
+EMBEDDINGS_CHUNK_SIZE_DEFAULT = env.int("EMBEDDINGS_CHUNK_SIZE_DEFAULT", default=200)
+EMBEDDINGS_CHUNK_OVERLAP_DEFAULT = env.int("EMBEDDINGS_CHUNK_OVERLAP_DEFAULT", default=40)
+# Chunks sent to the provider per request.
+EMBEDDINGS_BATCH_SIZE = env.int("EMBEDDINGS_BATCH_SIZE", default=64)
+# Memory-mappable .npy copies of each user's vectors, rebuilt from the database when stale.
+EMBEDDINGS_CACHE_DIR = env.str("EMBEDDINGS_CACHE_DIR", default=str(VAR_DIR / "vector-cache"))
+# Per user and model: above this many vectors an HNSW index (approximate) serves searches.
+EMBEDDINGS_HNSW_THRESHOLD = env.int("EMBEDDINGS_HNSW_THRESHOLD", default=200_000)
+
+# --- Quotas and user management -------------------------------------------------------------
+# The hourly run resets accounts nobody touches; an account is also reset lazily when it is used.
+CELERY_BEAT_SCHEDULE["quotas-reset-due"] = {
+    "task": "quotas.reset_due",
+    "schedule": env.int("QUOTA_RESET_INTERVAL_SECONDS", default=3600),
+}
+# Avatars (the seed's upload table: 5 MB, JPEG/PNG/GIF/WebP, cropped to 200x200). The pixel cap
+# refuses decompression bombs before Pillow decodes them; 50 MP admits any phone camera photo.
+AVATAR_MAX_BYTES = 5 * 1024 * 1024
+AVATAR_SIZE = 200
+AVATAR_MAX_PIXELS = env.int("AVATAR_MAX_PIXELS", default=50_000_000)
+AVATAR_CACHE_SECONDS = env.int("AVATAR_CACHE_SECONDS", default=86400)
+# Dotted paths of callables run as `cleanup(user=user)` inside the transaction that deletes an
+# account, before the user row (and by cascade every row it owns) is deleted. Each removes the
+# files of its app's rows, with `transaction.on_commit` so a failed deletion keeps them.
+ACCOUNT_DELETION_CLEANUPS: list[str] = ["accounts.avatars.avatar_files_delete_for_user"]
+
+# --- Video -----------------------------------------------------------------------------------
+# The seed's upload table: 100 MB, 5 minutes, MP4/MOV/AVI/WMV/WebM (checked by probing the content).
+VIDEO_MAX_UPLOAD_BYTES = env.int("VIDEO_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
+VIDEO_MAX_DURATION_SECONDS = env.float("VIDEO_MAX_DURATION_SECONDS", default=300.0)
+# A processing job whose heartbeat is older than this is presumed lost with its worker: it is
+# claimed again by a re-delivered task or re-queued by the reaper, at most VIDEO_MAX_ATTEMPTS times.
+VIDEO_HEARTBEAT_STALE_SECONDS = env.int("VIDEO_HEARTBEAT_STALE_SECONDS", default=120)
+VIDEO_MAX_ATTEMPTS = env.int("VIDEO_MAX_ATTEMPTS", default=3)
+VIDEO_REAPER_INTERVAL_SECONDS = env.int("VIDEO_REAPER_INTERVAL_SECONDS", default=60)
+# Progress is written at most this often (and the heartbeat with it).
+VIDEO_PROGRESS_WRITE_SECONDS = env.float("VIDEO_PROGRESS_WRITE_SECONDS", default=0.5)
+# Thumbnails made on demand for other timestamps/widths are cached, up to this many per job.
+VIDEO_THUMBNAIL_CACHE_MAX = env.int("VIDEO_THUMBNAIL_CACHE_MAX", default=32)
+# Files younger than this are never treated as orphans (an upload may not have committed its row yet).
+VIDEO_CLEANUP_GRACE_SECONDS = env.int("VIDEO_CLEANUP_GRACE_SECONDS", default=3600)
+CELERY_BEAT_SCHEDULE["video-reap-stale-jobs"] = {
+    "task": "video.reap_stale_jobs",
+    "schedule": VIDEO_REAPER_INTERVAL_SECONDS,
+}
+_video_cleanup_hours = env.int("VIDEO_CLEANUP_INTERVAL_HOURS", default=24)
+if _video_cleanup_hours > 0:
+    CELERY_BEAT_SCHEDULE["video-cleanup-files"] = {
+        "task": "video.cleanup_files",
+        "schedule": _video_cleanup_hours * 3600,
+    }
 
 # --- Internationalization --------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
