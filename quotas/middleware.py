@@ -2,6 +2,18 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 
+from quotas.selectors import (
+    quota_account_forget,
+    quota_account_get,
+    quota_account_was_changed,
+    quota_changes_track,
+    quota_changes_untrack,
+)
+
+
+def _iso(moment) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
 
 class UsageHeadersMiddleware:
     """Adds `X-RateLimit-*` (from the throttle) and `X-Quota-*` (for authenticated API calls)."""
@@ -10,17 +22,23 @@ class UsageHeadersMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        usage = getattr(request, "rate_limit_usage", None)
-        if usage is not None:
-            response["X-RateLimit-Limit"] = str(usage.limit)
-            response["X-RateLimit-Remaining"] = str(usage.remaining)
-        user = getattr(request, "api_user", None)
-        if user is not None and request.path.startswith("/api/"):
-            from quotas.selectors import quota_account_get
-
-            account = quota_account_get(user=user)
-            response["X-Quota-Limit"] = str(account.limit)
-            response["X-Quota-Used"] = str(account.used)
-            response["X-Quota-Reset"] = account.reset_date.isoformat().replace("+00:00", "Z")
-        return response
+        token = quota_changes_track()
+        try:
+            response = self.get_response(request)
+            usage = getattr(request, "rate_limit_usage", None)
+            if usage is not None:
+                response["X-RateLimit-Limit"] = str(usage.limit)
+                response["X-RateLimit-Remaining"] = str(usage.remaining)
+            user = getattr(request, "api_user", None)
+            # A user deleted by this request (DELETE /api/user/account) has no pk left.
+            if user is not None and user.pk is not None and request.path.startswith("/api/"):
+                if quota_account_was_changed(user_id=user.pk):
+                    # Settled or refunded through another object than request.user: re-read.
+                    quota_account_forget(user=user)
+                account = quota_account_get(user=user)
+                response["X-Quota-Limit"] = str(account.limit)
+                response["X-Quota-Used"] = str(account.used)
+                response["X-Quota-Reset"] = _iso(account.reset_date)
+            return response
+        finally:
+            quota_changes_untrack(token)

@@ -42,9 +42,16 @@ class Reservation(models.Model):
     job_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # What the work actually consumed, reported by the service when it settles (see
+    # `quotas.services.reservation_settle(usage=...)`); usage-stats aggregates these.
+    tokens = models.PositiveIntegerField(null=True, blank=True)
+    audio_seconds = models.FloatField(null=True, blank=True)
+    characters = models.PositiveIntegerField(null=True, blank=True)
+    processing_ms = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "period_start"]), models.Index(fields=["user", "created_at"])]
 
     def __str__(self) -> str:
         return f"{self.service} {self.units} units ({self.status})"
@@ -72,7 +79,11 @@ class UsageEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["user", "created_at"]), models.Index(fields=["user", "service"])]
+        indexes = [
+            models.Index(fields=["user", "created_at"]),
+            models.Index(fields=["user", "service"]),
+            models.Index(fields=["user", "period_start"]),
+        ]
         verbose_name_plural = "usage entries"
 
     def __str__(self) -> str:

@@ -1,31 +1,66 @@
 """Quota accounting: reserve before work, settle to the real amount after, refund on failure.
 
-`used` moves only through single conditional UPDATEs, so any number of concurrent requests in
-any number of processes can never push it past `limit`.
+How every service that costs units uses it (AI and video services follow exactly this):
+
+    reservation = quota_reserve(user=user, service=Service.CHAT, units=units_for_chat())  # 429 if it won't fit
+    reservation_attach(reservation=reservation, job_type="ai", job_id=job.id)  # once the job row exists
+    try:
+        result = do_the_work(...)
+    except Exception:
+        reservation_refund(reservation=reservation)  # the user pays nothing for failed work
+        raise
+    reservation_settle(
+        reservation=reservation,
+        units=units_for_speech(audio_seconds=result.duration),  # None keeps the reserved estimate
+        usage={"tokens": 512, "audio_seconds": 183.4, "characters": 2100, "processing_ms": 1250},
+    )
+
+`usage` records what the work consumed; `/api/user/usage-stats` and the admin report it (tokens,
+audio seconds, characters, average processing time per service). Pass the keys that apply to the
+service and leave the others out; unknown keys are a programming error (ValueError).
+
+`used` moves only through single conditional UPDATEs (`used + n <= limit` in the WHERE clause),
+so any number of concurrent requests in any number of processes can never push it past `limit`.
+Every change of `used` writes a signed ledger row (`UsageEntry`), so the ledger of a period always
+sums to the account's `used`.
+
+Monthly resets: `quota_reset_run` is shared by `manage.py reset_quotas` and the hourly beat task;
+`quotas.selectors.quota_account_get` also resets an overdue account lazily on access.
 """
 
 from __future__ import annotations
 
 import calendar
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from config.api.exceptions import QuotaExceeded
+from config.api.exceptions import InvalidInput, QuotaExceeded
 from quotas.models import QuotaAccount, Reservation, UsageEntry
 from quotas.pricing import Service
-from quotas.selectors import quota_account_forget, quota_account_get
+from quotas.selectors import quota_account_changed, quota_account_forget, quota_account_get
 
 logger = logging.getLogger(__name__)
+
+# Consumption figures a settling service may report, with the type each is stored as.
+USAGE_FIELDS: dict[str, type] = {"tokens": int, "audio_seconds": float, "characters": int, "processing_ms": int}
 
 
 def add_month(moment: datetime) -> datetime:
     year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
     day = min(moment.day, calendar.monthrange(year, month)[1])
     return moment.replace(year=year, month=month, day=day)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def quota_account_create(*, user) -> QuotaAccount:
@@ -36,38 +71,119 @@ def quota_account_create(*, user) -> QuotaAccount:
     return account
 
 
-def quota_reset(*, account: QuotaAccount, only_if_due: bool = False, now: datetime | None = None) -> QuotaAccount:
-    """Start a new period. With `only_if_due`, the UPDATE is conditional on the old reset date
-    still being in place, so concurrent lazy resets and the beat task reset a period once."""
-    now = now or timezone.now()
-    new_start = now
+def _next_period(account: QuotaAccount, now: datetime, *, force: bool) -> tuple[datetime, datetime]:
+    """(period start, reset date) of the period a reset at `now` starts.
+
+    A due account keeps its monthly rhythm: the reset date moves on by whole months and the new
+    period starts at the last boundary passed, even if the reset runs days late (beat was down).
+    A forced reset of an account that is not due starts a full month from now."""
     if account.reset_date <= now:
-        # Keep the user's monthly rhythm: move the reset date on by whole months.
-        next_reset = account.reset_date
+        start, next_reset = account.reset_date, account.reset_date
         while next_reset <= now:
-            next_reset = add_month(next_reset)
-    else:
-        next_reset = add_month(now)
-    rows = QuotaAccount.objects.filter(pk=account.pk)
-    if only_if_due:
-        rows = rows.filter(reset_date=account.reset_date, reset_date__lte=now)
-    rows.update(used=0, period_start=new_start, reset_date=next_reset, updated_at=now)
+            start, next_reset = next_reset, add_month(next_reset)
+        return start, next_reset
+    if not force:
+        return account.period_start, account.reset_date
+    return now, add_month(now)
+
+
+def _reset_rows(account: QuotaAccount, *, force: bool, now: datetime) -> int:
+    """Start the next period with one UPDATE that is conditional on the reset date this
+    decision was made from still being in place, so a lazy reset, the beat task and the command
+    running at the same time reset a period exactly once."""
+    if not force and account.reset_date > now:
+        return 0
+    period_start, reset_date = _next_period(account, now, force=force)
+    rows = QuotaAccount.objects.filter(pk=account.pk, reset_date=account.reset_date)
+    changed = rows.update(used=0, period_start=period_start, reset_date=reset_date, updated_at=now)
+    if changed:
+        quota_account_changed(user_id=account.user_id)
+    return changed
+
+
+def quota_reset(*, account: QuotaAccount, only_if_due: bool = False, now: datetime | None = None) -> QuotaAccount:
+    """Start a new period for one account (with `only_if_due`, only if its reset date passed)."""
+    now = now or timezone.now()
+    _reset_rows(account, force=not only_if_due, now=now)
     account.refresh_from_db()
     return account
 
 
-def quota_reset_due(*, now: datetime | None = None, dry_run: bool = False) -> list[QuotaAccount]:
-    """Reset every account whose reset date has passed; returns the accounts (reset or due)."""
+@dataclass(frozen=True)
+class ResetItem:
+    email: str
+    used: int
+    limit: int
+    old_reset_date: datetime
+    new_period_start: datetime
+    new_reset_date: datetime
+    applied: bool
+
+
+@dataclass
+class ResetRun:
+    items: list[ResetItem] = field(default_factory=list)
+    unknown_emails: list[str] = field(default_factory=list)
+    without_account: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def reset_count(self) -> int:
+        return sum(1 for item in self.items if item.applied)
+
+
+def quota_reset_run(
+    *, emails: Sequence[str] = (), everyone: bool = False, dry_run: bool = False, now: datetime | None = None
+) -> ResetRun:
+    """The monthly reset, shared by `manage.py reset_quotas` and the hourly beat task.
+
+    By default it resets the accounts whose reset date has passed. `emails` resets the named
+    users' accounts now (whether due or not: an operator asked for them), `everyone` every
+    account now. `dry_run` reports what would happen and changes nothing."""
+    if emails and everyone:
+        raise InvalidInput("Name users or ask for every account, not both.")
     now = now or timezone.now()
-    due = list(QuotaAccount.objects.select_related("user").filter(reset_date__lte=now))
-    if not dry_run:
-        for account in due:
-            quota_reset(account=account, only_if_due=True, now=now)
-    return due
+    run = ResetRun(dry_run=dry_run)
+    accounts = QuotaAccount.objects.select_related("user").order_by("pk")
+    force = bool(emails) or everyone
+    if emails:
+        wanted = {email.strip().lower() for email in emails}
+        accounts = accounts.filter(user__email__in=wanted)
+        from accounts.models import User
+
+        known = set(User.objects.filter(email__in=wanted).values_list("email", flat=True))
+        found = set(accounts.values_list("user__email", flat=True))
+        run.unknown_emails = sorted(wanted - known)
+        # Users who never spent anything have no account yet: nothing to reset, they start a
+        # period on first use.
+        run.without_account = sorted(known - found)
+    elif not everyone:
+        accounts = accounts.filter(reset_date__lte=now)
+    for account in accounts.iterator(chunk_size=500):
+        period_start, reset_date = _next_period(account, now, force=force)
+        applied = False if dry_run else bool(_reset_rows(account, force=force, now=now))
+        run.items.append(
+            ResetItem(
+                email=account.user.email,
+                used=account.used,
+                limit=account.limit,
+                old_reset_date=account.reset_date,
+                new_period_start=period_start,
+                new_reset_date=reset_date,
+                applied=applied,
+            )
+        )
+    if not dry_run and run.reset_count:
+        logger.info("Reset %d quota accounts", run.reset_count)
+    return run
 
 
 def quota_limit_set(*, account: QuotaAccount, limit: int) -> QuotaAccount:
+    """Change a user's monthly allowance (staff only, through the admin)."""
+    if limit < 0:
+        raise InvalidInput("The limit must not be negative.", errors={"limit": ["Must be 0 or more."]})
     QuotaAccount.objects.filter(pk=account.pk).update(limit=limit, updated_at=timezone.now())
+    quota_account_changed(user_id=account.user_id)
     account.refresh_from_db()
     return account
 
@@ -76,26 +192,25 @@ def quota_reserve(*, user, service: Service | str, units: int, job_type: str = "
     """Hold `units` for a piece of work, or raise `QuotaExceeded` (429) if they don't fit."""
     if units < 0:
         raise ValueError("units must not be negative")
+    if service not in Service.values:
+        raise ValueError(f"unknown service {service!r}")
     account = quota_account_get(user=user)
     with transaction.atomic():
-        taken = QuotaAccount.objects.filter(pk=account.pk, used__lte=F("limit") - units).update(
-            used=F("used") + units, updated_at=timezone.now()
-        )
-        if not taken:
+        for _attempt in range(2):
+            # The period is part of the condition: if a reset slipped in since the account was
+            # read, the charge must be recorded against the new period, so read it and retry.
+            taken = QuotaAccount.objects.filter(
+                pk=account.pk, period_start=account.period_start, used__lte=F("limit") - units
+            ).update(used=F("used") + units, updated_at=timezone.now())
+            if taken:
+                break
+            period_start = account.period_start
             account.refresh_from_db()
+            if account.period_start == period_start:
+                break
+        if not taken:
             quota_account_forget(user=user)
-            retry_after = max(1, int((account.reset_date - timezone.now()).total_seconds()))
-            raise QuotaExceeded(
-                f"Quota exceeded: this request needs {units} units and {max(account.limit - account.used, 0)} "
-                f"of your {account.limit} remain until {account.reset_date:%Y-%m-%d}.",
-                extra={
-                    "units_needed": units,
-                    "used": account.used,
-                    "limit": account.limit,
-                    "reset_date": account.reset_date.isoformat().replace("+00:00", "Z"),
-                },
-                headers={"Retry-After": str(retry_after)},
-            )
+            raise _exceeded(account, units)
         reservation = Reservation.objects.create(
             user_id=user.pk,
             service=service,
@@ -115,7 +230,25 @@ def quota_reserve(*, user, service: Service | str, units: int, job_type: str = "
             job_id=str(job_id),
         )
     quota_account_forget(user=user)
+    quota_account_changed(user_id=user.pk)
     return reservation
+
+
+def _exceeded(account: QuotaAccount, units: int) -> QuotaExceeded:
+    remaining = max(account.limit - account.used, 0)
+    retry_after = max(1, int((account.reset_date - timezone.now()).total_seconds()))
+    return QuotaExceeded(
+        f"Quota exceeded: this request needs {units} units and {remaining} of your {account.limit} remain "
+        f"until {account.reset_date:%Y-%m-%d}.",
+        extra={
+            "units_needed": units,
+            "remaining": remaining,
+            "used": account.used,
+            "limit": account.limit,
+            "reset_date": _iso(account.reset_date),
+        },
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def reservation_attach(*, reservation: Reservation, job_type: str, job_id: str) -> None:
@@ -125,46 +258,70 @@ def reservation_attach(*, reservation: Reservation, job_type: str, job_id: str) 
     reservation.job_type, reservation.job_id = job_type, str(job_id)
 
 
-def reservation_settle(*, reservation: Reservation, units: int | None = None) -> Reservation:
+def _usage_clean(usage: dict[str, Any] | None) -> dict[str, int | float]:
+    if not usage:
+        return {}
+    unknown = set(usage) - set(USAGE_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown usage keys: {sorted(unknown)}; expected some of {sorted(USAGE_FIELDS)}")
+    cleaned: dict[str, int | float] = {}
+    for key, value in usage.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"usage[{key!r}] must be a non-negative number, not {value!r}")
+        cleaned[key] = round(value) if USAGE_FIELDS[key] is int else float(value)
+    return cleaned
+
+
+def reservation_settle(
+    *, reservation: Reservation, units: int | None = None, usage: dict[str, Any] | None = None
+) -> Reservation:
     """Close a reservation at the real amount. The work is done, so an amount above the estimate
-    is charged even past the limit (the next reservation will then be refused)."""
+    is charged even past the limit (the next reservation will then be refused).
+
+    `usage` (keyword-only, optional): what the work consumed, any of `tokens`, `audio_seconds`,
+    `characters`, `processing_ms`; stored on the reservation for usage statistics."""
+    usage_values = _usage_clean(usage)
     with transaction.atomic():
-        current = Reservation.objects.select_for_update().get(pk=reservation.pk)
-        if current.status != Reservation.Status.RESERVED:
+        # Claim first with a conditional UPDATE: exactly one caller closes the reservation, and
+        # the transaction starts by writing, so SQLite takes its write lock (and waits for it)
+        # up front instead of failing to upgrade a read lock under concurrency.
+        claimed = Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.RESERVED).update(
+            status=Reservation.Status.SETTLED, closed_at=timezone.now(), **usage_values
+        )
+        current = Reservation.objects.get(pk=reservation.pk)
+        if not claimed:
             return current
         final = current.units if units is None else max(units, 0)
         delta = final - current.units
         if delta:
             _account_adjust(current, delta, kind=UsageEntry.Kind.ADJUSTMENT)
-        current.units = final
-        current.status = Reservation.Status.SETTLED
-        current.closed_at = timezone.now()
-        current.save(update_fields=["units", "status", "closed_at"])
+            Reservation.objects.filter(pk=current.pk).update(units=final)
+            current.units = final
     return current
 
 
 def reservation_refund(*, reservation: Reservation) -> Reservation:
     """Give back everything a reservation holds (the work failed). Idempotent."""
     with transaction.atomic():
-        current = Reservation.objects.select_for_update().get(pk=reservation.pk)
-        if current.status == Reservation.Status.REFUNDED:
-            return current
-        if current.units:
+        claimed = (
+            Reservation.objects.filter(pk=reservation.pk)
+            .exclude(status=Reservation.Status.REFUNDED)
+            .update(status=Reservation.Status.REFUNDED, closed_at=timezone.now())
+        )
+        current = Reservation.objects.get(pk=reservation.pk)
+        if claimed and current.units:
             _account_adjust(current, -current.units, kind=UsageEntry.Kind.REFUND)
-        current.status = Reservation.Status.REFUNDED
-        current.closed_at = timezone.now()
-        current.save(update_fields=["status", "closed_at"])
     return current
 
 
 def _account_adjust(reservation: Reservation, delta: int, *, kind: str) -> None:
-    account = QuotaAccount.objects.get(user_id=reservation.user_id)
-    # Units of a period that has since been reset are not given back into the new period.
-    if account.period_start == reservation.period_start:
-        if delta < 0:
-            QuotaAccount.objects.filter(pk=account.pk).update(used=_floor_zero(delta))
-        else:
-            QuotaAccount.objects.filter(pk=account.pk).update(used=F("used") + delta)
+    # Units of a period that has since been reset are neither given back into nor charged to the
+    # new period: the condition on the period makes that part of the same UPDATE.
+    rows = QuotaAccount.objects.filter(user_id=reservation.user_id, period_start=reservation.period_start)
+    used = Greatest(F("used") + delta, 0) if delta < 0 else F("used") + delta
+    rows.update(used=used, updated_at=timezone.now())
     UsageEntry.objects.create(
         user_id=reservation.user_id,
         service=reservation.service,
@@ -175,9 +332,4 @@ def _account_adjust(reservation: Reservation, delta: int, *, kind: str) -> None:
         job_type=reservation.job_type,
         job_id=reservation.job_id,
     )
-
-
-def _floor_zero(delta: int):
-    from django.db.models.functions import Greatest
-
-    return Greatest(F("used") + delta, 0)
+    quota_account_changed(user_id=reservation.user_id)
