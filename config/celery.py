@@ -11,3 +11,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Task start/finish/failure log lines, request ids across the queue, worker heartbeat and metrics.
+from config.observability import celery_signals  # noqa: E402, F401  (connects receivers on import)

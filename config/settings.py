@@ -63,6 +63,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: request id, one log line and metrics for every request, then health and metrics
+    # probes answered before host checks and HTTPS redirects (see config/observability/probes.py).
+    "config.observability.requestlog.RequestLogMiddleware",
+    "config.observability.probes.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -377,6 +381,30 @@ if _video_cleanup_hours > 0:
         "schedule": _video_cleanup_hours * 3600,
     }
 
+# --- Operations: logs, metrics, worker health ----------------------------------------------
+# json: one JSON object per line (for log shippers); plain: readable lines for a terminal.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if IS_PRODUCTION else "plain")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be json or plain.")
+# /metrics answers a matching bearer token or a client address in the list (addresses or CIDR
+# networks, e.g. the Docker network Prometheus scrapes from); everything else gets 403.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+# Queues whose depth /metrics reports besides the configured ones (routes to undeclared queues).
+METRICS_EXTRA_QUEUES = env.list("METRICS_EXTRA_QUEUES", default=[])
+# Workers serve /metrics and /health on this port (0 = off); Prometheus scrapes it.
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
+WORKER_METRICS_ADDRESS = env.str("WORKER_METRICS_ADDRESS", default="0.0.0.0")  # noqa: S104  (inside a container)
+# Heartbeats go where web and workers both see them: the cache when it is Redis, else files.
+WORKER_HEARTBEAT_STORE = env.str("WORKER_HEARTBEAT_STORE", default="cache" if REDIS_URL else "file")
+if WORKER_HEARTBEAT_STORE not in {"cache", "file"}:
+    raise ImproperlyConfigured("WORKER_HEARTBEAT_STORE must be cache or file.")
+WORKER_HEARTBEAT_DIR = Path(env.str("WORKER_HEARTBEAT_DIR", default=str(VAR_DIR / "worker-heartbeats")))
+WORKER_HEARTBEAT_INTERVAL = env.float("WORKER_HEARTBEAT_INTERVAL", default=10.0)
+WORKER_HEARTBEAT_STALE_SECONDS = env.int("WORKER_HEARTBEAT_STALE_SECONDS", default=60)
+# Celery keeps Django's logging (same format, request ids) instead of installing its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
 # --- Internationalization --------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -387,22 +415,50 @@ USE_TZ = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 if IS_PRODUCTION:
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("ALLOWED_HOSTS must be set in production (the public host names).")
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^health"]
+    # Probes are answered before this redirect anyway (ProbeMiddleware); kept for other setups.
+    SECURE_REDIRECT_EXEMPT = [r"^health", r"^metrics$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    SESSION_COOKIE_HTTPONLY = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    # Preloading is hard to undo (browsers ship the list): an explicit decision per domain.
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    SECURE_REFERRER_POLICY = "same-origin"
+    SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+    # The admin's forms post from the public origin(s): https on every allowed host by default.
+    if not CSRF_TRUSTED_ORIGINS:
+        CSRF_TRUSTED_ORIGINS = [
+            f"https://{'*' + host if host.startswith('.') else host}" for host in ALLOWED_HOSTS if host != "*"
+        ]
 
 # --- Logging ---------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "config.observability.context.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "config.observability.logs.JsonFormatter"},
+        "plain": {"()": "config.observability.logs.PlainFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        # The request log (config/observability/requestlog.py) has one line per request already:
+        # Django's 4xx warnings would repeat it; its 5xx errors carry the traceback, so they stay.
+        # Replaces Django's default console handler (DEBUG only, unformatted) with ours.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+        "gunicorn.error": {"level": LOG_LEVEL},
+    },
 }

@@ -27,6 +27,7 @@ def _isolated(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PASSWORD_HASHERS = ["tests.hashers.FastArgon2PasswordHasher"]
     settings.RATE_LIMITS = GENEROUS_LIMITS
+    settings.WORKER_HEARTBEAT_DIR = tmp_path / "worker-heartbeats"  # embedded mode's heartbeat files
     yield
     cache.clear()
 

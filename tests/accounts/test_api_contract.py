@@ -81,13 +81,17 @@ def test_health_has_the_seed_shape(api):
     assert body["timestamp"].endswith("Z")
 
 
-def test_ready_checks_database_cache_and_broker(api):
+def test_ready_checks_database_cache_broker_and_worker(api):
+    from config.observability.heartbeat import heartbeat_write
+
+    heartbeat_write(hostname="celery@test")
     response = api.get("/health/ready")
     assert response.status_code == 200, response.content
     assert {name: c["status"] for name, c in response.json()["checks"].items()} == {
         "database": "up",
         "cache": "up",
         "broker": "up",
+        "worker": "up",
     }
 
 
@@ -98,6 +102,9 @@ def test_ready_names_the_failing_check(api, monkeypatch):
         raise ConnectionError("broker down")
 
     monkeypatch.setitem(health.READINESS_CHECKS, "broker", broken_broker)
+    from config.observability.heartbeat import heartbeat_write
+
+    heartbeat_write(hostname="celery@test")
     response = api.get("/health/ready")
     assert response.status_code == 503
     assert response.json()["failing"] == ["broker"]

@@ -1,0 +1,1 @@
+"""Operations plumbing: request ids, structured logs, Prometheus metrics, worker heartbeats."""
