@@ -1,0 +1,190 @@
+"""The `local` provider: offline engines from `ai_services/providers/local/` behind the interface.
+
+Each engine loads once per process on first use and runs on one thread per request. There is no
+local chat model (no instruction-tuned model ships in a package we trust), so chat answers 503
+`provider_not_configured` with the settings that enable it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from ai_services.providers.base import (
+    AUDIO_FORMATS,
+    ChatChunk,
+    ChatResult,
+    EmbedResult,
+    PreparedImage,
+    Provider,
+    SpeechResult,
+    TranscriptionResult,
+    VisionResult,
+)
+from config.api.exceptions import (
+    InvalidInput,
+    InvalidUpload,
+    ProviderError,
+    ProviderNotConfigured,
+    ProviderUnavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+TRANSCRIBE_MODEL = "whisper-base"
+SPEAK_MODEL = "piper-en_US-joe-medium"
+VISION_MODEL = "local-ocr"
+EMBED_MODEL = "all-MiniLM-L6-v2"
+
+CHAT_NOT_CONFIGURED = (
+    "Chat needs a language model, and the offline engines include none. Set OPENAI_API_KEY to use "
+    "OpenAI, or run an OpenAI-compatible server and point OPENAI_BASE_URL at it, e.g. Ollama: "
+    "OPENAI_BASE_URL=http://127.0.0.1:11434/v1 OPENAI_API_KEY=ollama AI_CHAT_PROVIDER=openai "
+    "AI_CHAT_MODELS=llama3.2."
+)
+
+
+class LocalProvider(Provider):
+    name = "local"
+
+    def models(self, modality: str) -> list[str]:
+        return {
+            "transcribe": [TRANSCRIBE_MODEL],
+            "speak": [SPEAK_MODEL],
+            "vision": [VISION_MODEL],
+            "embed": [EMBED_MODEL],
+        }.get(modality, [])
+
+    def resolve_model(self, modality: str, requested: str | None) -> str:
+        if modality == "chat":
+            self._no_chat()
+        return super().resolve_model(modality, requested)
+
+    def voices(self) -> list[str]:
+        from ai_services.providers.local import piper_tts
+
+        return list(piper_tts.VOICES)
+
+    # -- chat ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _no_chat() -> NoReturn:
+        raise ProviderNotConfigured(CHAT_NOT_CONFIGURED)
+
+    def chat(
+        self, *, messages: list[dict[str, str]], model: str, temperature: float | None, max_tokens: int | None
+    ) -> ChatResult:
+        self._no_chat()
+
+    def chat_stream(
+        self, *, messages: list[dict[str, str]], model: str, temperature: float | None, max_tokens: int | None
+    ) -> Iterator[ChatChunk]:
+        self._no_chat()
+
+    # -- audio ---------------------------------------------------------------------------------
+
+    def transcribe(
+        self, *, path: Path, filename: str, model: str, language: str | None, prompt: str | None
+    ) -> TranscriptionResult:
+        from ai_services.providers.local import audio, whisper_stt
+
+        try:
+            result = whisper_stt.transcribe(str(path), language=language or None, prompt=prompt or None)
+        except audio.AudioError as exc:
+            raise InvalidUpload(f"The audio could not be decoded: {exc}") from None
+        except ValueError as exc:
+            # faster-whisper refuses unknown language codes with a ValueError.
+            raise InvalidInput(
+                f"Unsupported language '{language}'.", errors={"language": ["Not a supported language code."]}
+            ) from exc
+        except Exception as exc:
+            raise self._engine_failed("speech-to-text", exc) from exc
+        return TranscriptionResult(
+            text=result["text"],
+            language=result.get("language") or language or "",
+            duration=float(result.get("duration") or 0.0),
+            model=TRANSCRIBE_MODEL,
+            segments=list(result.get("segments") or []),
+        )
+
+    def speak(self, *, text: str, model: str, voice: str, fmt: str, speed: float) -> SpeechResult:
+        from ai_services.providers.local import piper_tts
+
+        if fmt not in AUDIO_FORMATS:
+            raise InvalidInput(f"Unsupported format '{fmt}'.", errors={"format": ["Unsupported format."]})
+        try:
+            samples, sample_rate = piper_tts.synthesize(text, speed=speed, voice=voice)
+        except ValueError as exc:
+            raise InvalidInput(
+                "The text has nothing that can be spoken.", errors={"text": ["Nothing to speak in this text."]}
+            ) from exc
+        except Exception as exc:
+            raise self._engine_failed("text-to-speech", exc) from exc
+        try:
+            data = piper_tts.encode_audio(samples, sample_rate, fmt)
+        except Exception as exc:
+            raise self._engine_failed("audio encoding", exc) from exc
+        return SpeechResult(audio=data, format=fmt, model=SPEAK_MODEL, duration=round(len(samples) / sample_rate, 3))
+
+    # -- vision --------------------------------------------------------------------------------
+
+    def analyze_image(self, *, image: PreparedImage, prompt: str, detail: str, model: str) -> VisionResult:
+        from PIL import Image
+
+        from ai_services.providers.local import ocr
+
+        try:
+            with Image.open(io.BytesIO(image.data)) as picture:
+                picture.load()
+                result = ocr.analyze_image(picture, prompt=prompt)
+        except Exception as exc:
+            raise self._engine_failed("image analysis", exc) from exc
+        analysis = str(result.get("analysis") or "")
+        facts: dict[str, Any] = dict(result.get("facts") or {})
+        # The engine sees the re-encoded copy; what the original said (format, size, camera,
+        # date) is only known here.
+        facts.update(
+            {
+                "format": image.source_format,
+                "width": image.source_width,
+                "height": image.source_height,
+                **({"exif": image.exif} if image.exif else {}),
+            }
+        )
+        if image.exif:
+            described = ", ".join(f"{name}: {value}" for name, value in image.exif.items())
+            analysis = f"{analysis}\nPhoto metadata: {described}." if analysis else f"Photo metadata: {described}."
+        return VisionResult(
+            analysis=analysis,
+            model=VISION_MODEL,
+            usage=None,
+            details={"text": str(result.get("text") or ""), "facts": facts},
+        )
+
+    # -- embeddings ----------------------------------------------------------------------------
+
+    def embed(self, texts: Sequence[str], *, model: str | None = None) -> EmbedResult:
+        from ai_services.providers.local import minilm
+
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a list of strings, not a single string")
+        model = self.resolve_model("embed", model)
+        try:
+            embedder = minilm.get_embedder()
+            vectors = embedder.embed(list(texts))
+            tokens = sum(embedder.count_tokens(list(texts))) if texts else 0
+        except Exception as exc:
+            raise self._engine_failed("embeddings", exc) from exc
+        return EmbedResult(vectors=vectors, model=embedder.model_name, dimensions=embedder.dimensions, tokens=tokens)
+
+    # -- errors --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _engine_failed(what: str, exc: Exception) -> ProviderError:
+        logger.exception("local %s engine failed", what)
+        if isinstance(exc, FileNotFoundError | ImportError | MemoryError):
+            return ProviderUnavailable(f"The local {what} engine is not available on this server.")
+        return ProviderError(f"The local {what} engine failed.")

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import serializers
+
+from ai_services.models import AIJob, Conversation, Message
+from ai_services.providers.base import AUDIO_FORMATS, IMAGE_DETAILS
+from ai_services.selectors import LAST_MESSAGE_PREVIEW_CHARS
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers, booleans and objects instead of turning them into text."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+# --- Input -----------------------------------------------------------------------------------
+
+
+class ChatInputSerializer(serializers.Serializer):
+    message = StrictCharField()
+    conversation_id = serializers.UUIDField(required=False, allow_null=True)
+    model = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=100)
+    system_prompt = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=8000)
+    stream = serializers.BooleanField(required=False, default=False)
+    temperature = serializers.FloatField(required=False, allow_null=True, min_value=0.0, max_value=2.0)
+    max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+
+    def validate_message(self, value: str) -> str:
+        limit = settings.AI_CHAT_MAX_MESSAGE_CHARS
+        if len(value) > limit:
+            raise serializers.ValidationError(f"Ensure this field has no more than {limit} characters.")
+        return value
+
+    def validate_max_tokens(self, value: int | None) -> int | None:
+        limit = settings.AI_CHAT_MAX_TOKENS_LIMIT
+        if value is not None and value > limit:
+            raise serializers.ValidationError(f"Ensure this value is less than or equal to {limit}.")
+        return value
+
+
+class ConversationUpdateSerializer(serializers.Serializer):
+    title = StrictCharField(max_length=200)
+
+
+class _SpeechToTextBase(serializers.Serializer):
+    audio = serializers.FileField()
+    language = StrictCharField(required=False, allow_blank=True, max_length=8)
+    prompt = StrictCharField(required=False, allow_blank=True, max_length=1000)
+
+    def validate_language(self, value: str) -> str:
+        value = value.strip().lower()
+        if value and not (value.isascii() and value.isalpha() and 2 <= len(value) <= 3):
+            raise serializers.ValidationError("Use an ISO 639-1 code such as 'en' or 'fr'.")
+        return value
+
+
+# `async` is a Python keyword, so the field is declared by name.
+SpeechToTextSerializer = type(
+    "SpeechToTextSerializer",
+    (_SpeechToTextBase,),
+    {"async": serializers.BooleanField(required=False, default=False), "__module__": __name__},
+)
+
+
+class TextToSpeechSerializer(serializers.Serializer):
+    text = StrictCharField(max_length=4096)
+    voice = StrictCharField(required=False, default="alloy", max_length=32)
+    format = serializers.ChoiceField(choices=AUDIO_FORMATS, required=False, default="mp3")
+    speed = serializers.FloatField(required=False, default=1.0, min_value=0.25, max_value=4.0)
+
+
+class AnalyzeImageSerializer(serializers.Serializer):
+    image = serializers.FileField()
+    prompt = StrictCharField(required=False, allow_blank=True, max_length=2000)
+    detail = serializers.ChoiceField(choices=IMAGE_DETAILS, required=False, default="auto")
+
+
+# --- Output ----------------------------------------------------------------------------------
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = ["id", "role", "content", "created_at"]
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Conversation
+        fields = ["id", "title", "model", "system_prompt", "message_count", "created_at", "updated_at"]
+
+
+class ConversationListSerializer(serializers.ModelSerializer):
+    last_message = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Conversation
+        fields = ["id", "title", "model", "message_count", "last_message", "created_at", "updated_at"]
+
+    def get_last_message(self, conversation: Conversation) -> dict | None:
+        content = getattr(conversation, "last_message_content", None)
+        if content is None:
+            return None
+        if len(content) > LAST_MESSAGE_PREVIEW_CHARS:
+            content = content[: LAST_MESSAGE_PREVIEW_CHARS - 1] + "…"
+        return {
+            "role": conversation.last_message_role,
+            "content": content,
+            "created_at": serializers.DateTimeField().to_representation(conversation.last_message_at),
+        }
+
+
+class AIJobSerializer(serializers.ModelSerializer):
+    processing_time = serializers.IntegerField(source="processing_time_ms", allow_null=True)
+    conversation_id = serializers.UUIDField(allow_null=True)
+
+    class Meta:
+        model = AIJob
+        fields = [
+            "id",
+            "type",
+            "status",
+            "provider",
+            "model",
+            "input",
+            "output",
+            "tokens_used",
+            "units_charged",
+            "processing_time",
+            "error",
+            "error_code",
+            "conversation_id",
+            "created_at",
+            "started_at",
+            "completed_at",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,35 @@
+"""Celery entry points for AI work that does not fit in a request (long transcriptions)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from config.api.exceptions import ProviderTimeout, ProviderUnavailable
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT = (ProviderUnavailable, ProviderTimeout)
+MAX_RETRIES = 3
+
+
+@shared_task(name="ai_services.transcription_job_run", bind=True, max_retries=MAX_RETRIES, acks_late=True)
+def transcription_job_run(self, job_id: str) -> None:
+    """Claim and run a queued transcription. A provider that is down or slow is retried with
+    backoff (the job goes back to pending meanwhile); any other failure marks the job failed."""
+    from ai_services import services
+    from ai_services.models import AIJob
+
+    try:
+        services.transcription_job_process(
+            job_id=job_id, keep_on=TRANSIENT if self.request.retries < MAX_RETRIES else ()
+        )
+    except TRANSIENT as exc:
+        if self.request.retries >= MAX_RETRIES:
+            return
+        AIJob.objects.filter(id=job_id, status=AIJob.Status.PROCESSING).update(status=AIJob.Status.PENDING)
+        raise self.retry(exc=exc, countdown=min(60, 5 * 2**self.request.retries)) from None
+    except Exception as exc:
+        logger.exception("Transcription job %s failed", job_id)
+        services.transcription_job_fail(job_id=job_id, error=exc)

@@ -1,0 +1,236 @@
+"""`/api/ai/...`: thin views over `ai_services.services`.
+
+Endpoints that call a provider are in the AI rate-limit category; reads of conversations and
+jobs (which apps poll) are in the general one.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ai_services import selectors, services
+from ai_services.serializers import (
+    AIJobSerializer,
+    AnalyzeImageSerializer,
+    ChatInputSerializer,
+    ConversationListSerializer,
+    ConversationSerializer,
+    ConversationUpdateSerializer,
+    MessageSerializer,
+    SpeechToTextSerializer,
+    TextToSpeechSerializer,
+)
+from config.api.envelope import ok
+from config.api.pagination import PagePagination, paginate
+from config.api.parsers import CamelCaseFormParser, CamelCaseMultiPartParser
+from quotas import ratelimit
+
+EVENT_STREAM = "text/event-stream"
+
+
+class JSONWhateverAccepted(DefaultContentNegotiation):
+    """Answers JSON even to `Accept: text/event-stream`: a chat that streams returns its own
+    event-stream response, and its errors are JSON envelopes like everywhere else."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def _wants_stream(request: Request, stream: bool) -> bool:
+    return stream or EVENT_STREAM in request.headers.get("Accept", "")
+
+
+class ChatView(APIView):
+    rate_category = ratelimit.AI
+    content_negotiation_class = JSONWhateverAccepted
+
+    @extend_schema(
+        tags=["ai"],
+        request=ChatInputSerializer,
+        responses={
+            200: OpenApiResponse(
+                description="`{conversationId, message {id, role, content, createdAt}, model, usage, jobId}`; with "
+                "`stream: true` or `Accept: text/event-stream`, Server-Sent Events: `start`, `delta` "
+                "(`{content}`), then `done` (the same object) or `error`."
+            ),
+            503: OpenApiResponse(description="No chat provider configured, or the provider is unavailable."),
+        },
+    )
+    def post(self, request: Request):
+        body = ChatInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        plan = services.chat_plan(
+            user=request.user,
+            message=data["message"],
+            conversation_id=data.get("conversation_id"),
+            model=data.get("model") or None,
+            system_prompt=data.get("system_prompt"),
+            temperature=data.get("temperature"),
+            max_tokens=data.get("max_tokens"),
+        )
+        if _wants_stream(request, data["stream"]):
+            response = StreamingHttpResponse(services.chat_stream(plan=plan), content_type=EVENT_STREAM)
+            response["Cache-Control"] = "no-cache"
+            response["X-Accel-Buffering"] = "no"  # nginx would otherwise hold the events back
+            return response
+        outcome = services.chat_send(plan=plan)
+        return ok(services.chat_outcome_data(outcome), message="Chat response generated")
+
+
+class ConversationListView(APIView):
+    @extend_schema(tags=["ai"], responses={200: ConversationListSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        return paginate(
+            request=request,
+            queryset=selectors.conversation_list(user=request.user),
+            serializer_class=ConversationListSerializer,
+        )
+
+
+class ConversationDetailView(APIView):
+    @extend_schema(
+        tags=["ai"],
+        parameters=[
+            OpenApiParameter("page", OpenApiTypes.INT, description="Page of messages (oldest first)."),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="Messages per page (1-100, default 20)."),
+        ],
+        responses={200: ConversationSerializer},
+    )
+    def get(self, request: Request, conversation_id) -> Response:
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        paginator = PagePagination()
+        page = paginator.paginate_queryset(selectors.conversation_messages(conversation=conversation), request)
+        data = {**ConversationSerializer(conversation).data, "messages": MessageSerializer(page, many=True).data}
+        return ok(data, meta=paginator.get_meta())
+
+    @extend_schema(tags=["ai"], request=ConversationUpdateSerializer, responses={200: ConversationSerializer})
+    def patch(self, request: Request, conversation_id) -> Response:
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        body = ConversationUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        conversation = services.conversation_update(conversation=conversation, title=body.validated_data["title"])
+        return ok(ConversationSerializer(conversation).data, message="Conversation updated")
+
+    @extend_schema(tags=["ai"], request=None, responses={200: None})
+    def delete(self, request: Request, conversation_id) -> Response:
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        services.conversation_delete(conversation=conversation)
+        return ok(None, message="Conversation deleted")
+
+
+class SpeechToTextView(APIView):
+    rate_category = ratelimit.AI
+    parser_classes = [CamelCaseMultiPartParser, CamelCaseFormParser]
+
+    @extend_schema(
+        tags=["ai"],
+        request={"multipart/form-data": SpeechToTextSerializer},
+        responses={
+            200: OpenApiResponse(description="`{text, language, duration, segments, jobId}`"),
+            202: AIJobSerializer,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        body = SpeechToTextSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        job = services.speech_transcribe(
+            user=request.user,
+            upload=data["audio"],
+            language=data.get("language") or None,
+            prompt=data.get("prompt") or None,
+            run_async=data["async"],
+        )
+        if data["async"]:
+            return ok(
+                {**AIJobSerializer(job).data, "job_id": str(job.id)},
+                message="Transcription queued",
+                status=status.HTTP_202_ACCEPTED,
+            )
+        return ok({**job.output, "job_id": str(job.id)}, message="Audio transcribed")
+
+
+class TextToSpeechView(APIView):
+    rate_category = ratelimit.AI
+
+    @extend_schema(
+        tags=["ai"],
+        request=TextToSpeechSerializer,
+        responses={(200, "audio/mpeg"): OpenApiResponse(OpenApiTypes.BINARY, description="The speech audio.")},
+    )
+    def post(self, request: Request) -> HttpResponse:
+        body = TextToSpeechSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        outcome = services.speech_synthesize(
+            user=request.user, text=data["text"], voice=data["voice"], fmt=data["format"], speed=data["speed"]
+        )
+        response = HttpResponse(outcome.audio, content_type=outcome.content_type)
+        response["Content-Length"] = str(len(outcome.audio))
+        response["Content-Disposition"] = f'inline; filename="speech.{outcome.format}"'
+        # Generated for this request only: nothing for a shared cache to keep.
+        response["Cache-Control"] = "private, no-store"
+        response["X-AI-Job-Id"] = str(outcome.job.id)
+        return response
+
+
+class AnalyzeImageView(APIView):
+    rate_category = ratelimit.AI
+    parser_classes = [CamelCaseMultiPartParser, CamelCaseFormParser]
+
+    @extend_schema(
+        tags=["ai"],
+        request={"multipart/form-data": AnalyzeImageSerializer},
+        responses={200: OpenApiResponse(description="`{analysis, model, usage, jobId}` (+ `text`, `facts` locally)")},
+    )
+    def post(self, request: Request) -> Response:
+        body = AnalyzeImageSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        outcome = services.image_analyze(
+            user=request.user, upload=data["image"], prompt=data.get("prompt"), detail=data["detail"]
+        )
+        result = {
+            "analysis": outcome.analysis,
+            "model": outcome.model,
+            "usage": {
+                "prompt_tokens": outcome.usage.prompt_tokens,
+                "completion_tokens": outcome.usage.completion_tokens,
+                "total_tokens": outcome.usage.total_tokens,
+            },
+            "job_id": str(outcome.job.id),
+            **outcome.details,
+        }
+        return ok(result, message="Image analyzed")
+
+
+class JobListView(APIView):
+    @extend_schema(
+        tags=["ai"],
+        parameters=[
+            OpenApiParameter("type", OpenApiTypes.STR, enum=["chat", "whisper", "tts", "vision", "embedding"]),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=["pending", "processing", "completed", "failed"]),
+        ],
+        responses={200: AIJobSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        jobs = selectors.job_list(
+            user=request.user,
+            job_type=request.query_params.get("type") or None,
+            status=request.query_params.get("status") or None,
+        )
+        return paginate(request=request, queryset=jobs, serializer_class=AIJobSerializer)
+
+
+class JobDetailView(APIView):
+    @extend_schema(tags=["ai"], responses={200: AIJobSerializer})
+    def get(self, request: Request, job_id) -> Response:
+        return ok(AIJobSerializer(selectors.job_get(user=request.user, job_id=job_id)).data)
