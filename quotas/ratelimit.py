@@ -1,10 +1,18 @@
 """The rate-limit policy: the seed's table applied to every endpoint by category.
 
-Each view names its category (`rate_category`, default "general"). A request is counted in a
+Each view names its category (`rate_category`, default "general"; a view whose methods belong to
+different categories, like an avatar that is uploaded and downloaded, maps methods to categories
+in `rate_categories`, e.g. `{"POST": UPLOAD}`, falling back to `rate_category`). A request is counted in a
 long window and a short burst window, keyed by user when authenticated and by client IP
 otherwise; authentication endpoints are also keyed by the email being tried, so one address
 cannot be brute-forced from many IPs. Counters are django-ratelimit's, in the default cache:
-Redis (shared by every process) when `REDIS_URL` is set.
+Redis (shared by every process) when `REDIS_URL` is set; the embedded default (no Redis) keeps
+them in the process, which is correct for the single web process `make run` starts only.
+
+The windows are fixed (django-ratelimit's, with a per-key offset so they don't all roll over
+at once): a client can spend a window's allowance at its end and the next one at the start of
+the next window. The burst window bounds that: it caps how much of the long window can be spent
+within a few seconds.
 """
 
 from __future__ import annotations
@@ -77,8 +85,20 @@ def rate_check(request, category: str) -> Usage:
                 remaining = min(remaining, max(count - usage["count"], 0))
             if usage["should_limit"]:
                 limited = True
-                retry_after = max(retry_after, int(usage["time_left"]) or 1)
+                retry_after = max(retry_after, int(usage["time_left"]), 1)
+    if limited:
+        # Refused by the burst window, the long window still has room; but nothing more is
+        # allowed until Retry-After, which is what a client reads Remaining for.
+        remaining = 0
     return Usage(limit=limit, remaining=remaining, limited=limited, retry_after=retry_after)
+
+
+def category_for(request, view) -> str | None:
+    """The view's category for this request's method (None: not rate limited)."""
+    per_method = getattr(view, "rate_categories", None) or {}
+    if request.method in per_method:
+        return per_method[request.method]
+    return getattr(view, "rate_category", GENERAL)
 
 
 class CategoryThrottle(BaseThrottle):
@@ -87,7 +107,7 @@ class CategoryThrottle(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         if not settings.RATE_LIMITS_ENABLED:
             return True
-        category = getattr(view, "rate_category", GENERAL)
+        category = category_for(request, view)
         if category is None:
             return True
         usage = rate_check(request, category)
