@@ -65,3 +65,18 @@ class DeviceSessionAdmin(admin.ModelAdmin):
             services.session_revoke(user=session.user, session_id=session.id, reason="admin")
             count += 1
         self.message_user(request, f"Revoked {count} sessions.", messages.SUCCESS)
+
+
+# --- User management: reactivating an account the user deactivated (POST /api/user/deactivate) ---
+@admin.action(description="Reactivate the selected deactivated accounts")
+def reactivate_accounts(modeladmin, request, queryset) -> None:
+    from accounts.profile_services import account_reactivate
+
+    count = 0
+    for user in queryset.filter(is_active=False):
+        account_reactivate(user=user)
+        count += 1
+    modeladmin.message_user(request, f"Reactivated {count} account(s).", messages.SUCCESS)
+
+
+UserAdmin.actions = [*UserAdmin.actions, reactivate_accounts]

@@ -1,0 +1,154 @@
+"""`/api/user/...`: profile, avatar, deactivation and account deletion (thin views over
+`accounts.profile_services`). Quota and usage statistics live in `quotas.views`."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import profile_services
+from accounts.avatars import avatar_content_type, avatar_etag
+from accounts.models import User
+from accounts.serializers import UserSerializer
+from accounts.user_serializers import AvatarUploadSerializer, PasswordConfirmSerializer, ProfileUpdateSerializer
+from config.api.envelope import ok
+from config.api.exceptions import InvalidInput, NotFound, UploadTooLarge
+from config.api.parsers import CamelCaseFormParser, CamelCaseMultiPartParser
+from quotas import ratelimit
+
+# Room for the multipart envelope around the file itself.
+_MULTIPART_OVERHEAD = 64 * 1024
+
+
+def _user_out(request: Request, user: User) -> dict:
+    return UserSerializer(user, context={"request": request}).data
+
+
+class ProfileView(APIView):
+    @extend_schema(tags=["user"], responses={200: UserSerializer})
+    def get(self, request: Request) -> Response:
+        return ok(_user_out(request, request.user))
+
+    @extend_schema(tags=["user"], request=ProfileUpdateSerializer, responses={200: UserSerializer})
+    def put(self, request: Request) -> Response:
+        body = ProfileUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        user = profile_services.profile_update(user=request.user, **body.validated_data)
+        return ok(_user_out(request, user), message="Profile updated")
+
+    @extend_schema(tags=["user"], request=ProfileUpdateSerializer, responses={200: UserSerializer})
+    def patch(self, request: Request) -> Response:
+        return self.put(request)
+
+
+class _AnyAccept(DefaultContentNegotiation):
+    """The avatar is image bytes whatever the client accepts (image loaders send `image/*`, which
+    would otherwise be a 406); errors are still rendered by the JSON renderer."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class AvatarView(APIView):
+    rate_categories = {"GET": ratelimit.DOWNLOAD, "POST": ratelimit.UPLOAD}
+    parser_classes = [CamelCaseMultiPartParser, CamelCaseFormParser]
+    content_negotiation_class = _AnyAccept
+
+    @extend_schema(
+        tags=["user"],
+        parameters=[OpenApiParameter("userId", int, description="Staff only: another user's avatar.")],
+        responses={(200, "image/jpeg"): OpenApiTypes.BINARY, (200, "image/png"): OpenApiTypes.BINARY},
+    )
+    def get(self, request: Request) -> HttpResponse:
+        target = self._target(request)
+        if not target.avatar:
+            raise NotFound("No avatar.", code="avatar_not_found")
+        name = target.avatar.name
+        headers = {
+            "ETag": avatar_etag(name),
+            "Cache-Control": f"private, max-age={settings.AVATAR_CACHE_SECONDS}",
+            "Vary": "Authorization",
+        }
+        if headers["ETag"] in _etags(request.headers.get("If-None-Match", "")):
+            response = HttpResponse(status=304)
+        else:
+            try:
+                with default_storage.open(name, "rb") as stored:
+                    content = stored.read()
+            except FileNotFoundError:
+                raise NotFound("No avatar.", code="avatar_not_found") from None
+            response = HttpResponse(content, content_type=avatar_content_type(name))
+            response["Content-Length"] = str(len(content))
+        for key, value in headers.items():
+            response[key] = value
+        return response
+
+    @staticmethod
+    def _target(request: Request) -> User:
+        raw = request.query_params.get("userId")
+        if raw is None or raw == str(request.user.pk):
+            return request.user
+        if not raw.isdigit():
+            raise InvalidInput("userId must be a user id.", errors={"user_id": ["Must be an integer."]})
+        # Only staff see other users' avatars; to anyone else another user's avatar does not exist.
+        target = User.objects.filter(pk=int(raw)).first() if request.user.is_staff else None
+        if target is None:
+            raise NotFound("No avatar.", code="avatar_not_found")
+        return target
+
+    @extend_schema(
+        tags=["user"],
+        request={"multipart/form-data": AvatarUploadSerializer},
+        responses={200: UserSerializer, 413: OpenApiResponse(description="Over 5 MB or too many pixels")},
+    )
+    def post(self, request: Request) -> Response:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > settings.AVATAR_MAX_BYTES + _MULTIPART_OVERHEAD:
+            # Refused before the body is read: no point streaming a huge upload to disk.
+            raise UploadTooLarge(
+                f"The avatar may be at most {settings.AVATAR_MAX_BYTES // 1_048_576} MB.",
+                errors={"avatar": ["File too large."]},
+            )
+        body = AvatarUploadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        user = profile_services.avatar_update(user=request.user, upload=body.validated_data["avatar"])
+        return ok(_user_out(request, user), message="Avatar updated")
+
+    @extend_schema(tags=["user"], responses={200: UserSerializer})
+    def delete(self, request: Request) -> Response:
+        user = profile_services.avatar_remove(user=request.user)
+        return ok(_user_out(request, user), message="Avatar removed")
+
+
+def _etags(header: str) -> set[str]:
+    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+
+
+class DeactivateView(APIView):
+    # A password check: limited like sign-in, so a stolen token cannot guess the password.
+    rate_category = ratelimit.AUTH
+
+    @extend_schema(tags=["user"], request=PasswordConfirmSerializer, responses={200: None})
+    def post(self, request: Request) -> Response:
+        body = PasswordConfirmSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        revoked = profile_services.account_deactivate(user=request.user, password=body.validated_data["password"])
+        return ok({"revoked_sessions": revoked}, message="Account deactivated; every device was signed out")
+
+
+class AccountView(APIView):
+    rate_category = ratelimit.AUTH
+
+    @extend_schema(tags=["user"], request=PasswordConfirmSerializer, responses={200: None})
+    def delete(self, request: Request) -> Response:
+        body = PasswordConfirmSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        profile_services.account_delete(user=request.user, password=body.validated_data["password"])
+        return ok(None, message="Account and all its data deleted")

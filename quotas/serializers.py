@@ -1,0 +1,66 @@
+"""Output shapes of `/api/user/quota` and `/api/user/usage-stats` (keys camelized on the wire)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class QuotaSerializer(serializers.Serializer):
+    limit = serializers.IntegerField()
+    used = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    percent_used = serializers.FloatField()
+    warning = serializers.BooleanField(help_text="True from 80% usage on (the seed's quota warning).")
+    exhausted = serializers.BooleanField()
+    period_start = serializers.DateTimeField()
+    reset_date = serializers.DateTimeField()
+
+
+class PeriodSerializer(QuotaSerializer):
+    days_in_period = serializers.IntegerField()
+    days_elapsed = serializers.IntegerField()
+    days_remaining = serializers.IntegerField()
+    elapsed_percent = serializers.FloatField()
+
+
+class ServiceUsageSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    requests = serializers.IntegerField(help_text="Charged requests in the current period.")
+    refunded = serializers.IntegerField(help_text="Requests that failed and were refunded.")
+    units = serializers.IntegerField()
+    tokens = serializers.IntegerField()
+    audio_seconds = serializers.FloatField()
+    characters = serializers.IntegerField()
+    average_processing_ms = serializers.IntegerField(allow_null=True)
+
+
+class ServicesSerializer(serializers.Serializer):
+    chat = ServiceUsageSerializer()
+    whisper = ServiceUsageSerializer()
+    tts = ServiceUsageSerializer()
+    vision = ServiceUsageSerializer()
+    video = ServiceUsageSerializer()
+    embedding = ServiceUsageSerializer()
+
+
+class TotalsSerializer(serializers.Serializer):
+    requests = serializers.IntegerField()
+    refunded = serializers.IntegerField()
+    units = serializers.IntegerField()
+    tokens = serializers.IntegerField()
+    audio_seconds = serializers.FloatField()
+    characters = serializers.IntegerField()
+
+
+class DaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    requests = serializers.IntegerField()
+    units = serializers.IntegerField()
+
+
+class UsageStatsSerializer(serializers.Serializer):
+    period = PeriodSerializer()
+    services = ServicesSerializer()
+    totals = TotalsSerializer()
+    daily = DaySerializer(many=True, help_text="The last 30 days, oldest first, in the user's time zone.")
+    timezone = serializers.CharField()
