@@ -132,15 +132,26 @@ def _job_begin(
 
 
 def _job_succeed(
-    call: _Call, *, output: dict[str, Any], tokens: int = 0, units: int | None = None, **fields: Any
+    call: _Call,
+    *,
+    output: dict[str, Any],
+    tokens: int = 0,
+    units: int | None = None,
+    usage: dict[str, Any] | None = None,
+    **fields: Any,
 ) -> AIJob:
-    settled = reservation_settle(reservation=call.reservation, units=units)
+    elapsed_ms = int((time.perf_counter() - call.started) * 1000)
+    settled = reservation_settle(
+        reservation=call.reservation,
+        units=units,
+        usage={"tokens": max(int(tokens), 0), "processing_ms": elapsed_ms, **(usage or {})},
+    )
     job = call.job
     job.status = AIJob.Status.COMPLETED
     job.output = output
     job.tokens_used = max(int(tokens), 0)
     job.units_charged = settled.units
-    job.processing_time_ms = int((time.perf_counter() - call.started) * 1000)
+    job.processing_time_ms = elapsed_ms
     job.completed_at = timezone.now()
     job.error = ""
     job.error_code = ""
@@ -554,7 +565,12 @@ def speech_transcribe(
         )
         with _failures_recorded(call):
             result = provider.transcribe(path=path, filename=filename, model=model, language=language, prompt=prompt)
-            return _job_succeed(call, output=_transcription_output(result, duration=info.duration), units=units)
+            return _job_succeed(
+                call,
+                output=_transcription_output(result, duration=info.duration),
+                units=units,
+                usage={"audio_seconds": info.duration},
+            )
 
 
 def _speech_queue(*, user, path: Path, info: AudioInfo, units: int, model: str, summary: dict) -> AIJob:
@@ -608,7 +624,8 @@ def transcription_job_process(*, job_id: str, keep_on: tuple[type[BaseException]
         _job_fail(call, exc)
         _pending_file_delete(job)
         raise
-    job = _job_succeed(call, output=_transcription_output(result, duration=float(job.input.get("duration") or 0.0)))
+    duration = float(job.input.get("duration") or 0.0)
+    job = _job_succeed(call, output=_transcription_output(result, duration=duration), usage={"audio_seconds": duration})
     _pending_file_delete(job)
     return job
 
@@ -681,6 +698,7 @@ def speech_synthesize(*, user, text: str, voice: str, fmt: str, speed: float) ->
                 "content_type": result.content_type,
                 "duration": result.duration,
             },
+            usage={"characters": len(text)},
         )
     return SpeechOutcome(audio=result.audio, content_type=result.content_type, format=fmt, job=job)
 

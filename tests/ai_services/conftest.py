@@ -1,0 +1,107 @@
+"""Fixtures for the AI services tests: the fake OpenAI-compatible server and provider settings."""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import time
+import wave
+
+import pytest
+
+from tests.ai_services.fake_openai import FakeOpenAI
+
+TEST_KEY = "sk-test-Zq8RkVt3mP2xL9wN4cB7yH"
+
+
+@pytest.fixture(scope="session")
+def fake_server():
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_openai(fake_server):
+    fake_server.reset()
+    yield fake_server
+    fake_server.reset()
+
+
+@pytest.fixture
+def openai_settings(settings, fake_openai):
+    """Every modality on the openai provider, pointed at the fake server, with quick timeouts."""
+    settings.OPENAI_API_KEY = TEST_KEY
+    settings.OPENAI_BASE_URL = fake_openai.url
+    settings.OPENAI_TIMEOUT_SECONDS = 0.5
+    settings.OPENAI_CONNECT_TIMEOUT_SECONDS = 0.5
+    settings.OPENAI_MAX_RETRIES = 2
+    settings.AI_PROVIDER = "openai"
+    settings.AI_PROVIDERS = dict.fromkeys(("chat", "transcribe", "speak", "vision", "embed"), "openai")
+    return settings
+
+
+@pytest.fixture
+def local_settings(settings):
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_BASE_URL = ""
+    settings.AI_PROVIDER = "local"
+    settings.AI_PROVIDERS = dict.fromkeys(("chat", "transcribe", "speak", "vision", "embed"), "local")
+    return settings
+
+
+@pytest.fixture
+def frozen_rate_clock(monkeypatch):
+    """Rate-limit windows are fixed and roll over at key-dependent times: a pinned clock keeps a
+    burst test from straddling a window boundary (and the first request may be slow)."""
+    import django_ratelimit.core
+
+    class Clock:
+        def __init__(self) -> None:
+            self.now = float(int(time.time()))
+
+        def time(self) -> float:
+            return self.now
+
+    clock = Clock()
+    monkeypatch.setattr(django_ratelimit.core, "time", clock)
+    return clock
+
+
+@pytest.fixture
+def celery_eager():
+    from config.celery import app
+
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+def wav_bytes(seconds: float, *, rate: int = 16000, tone: bool = True) -> bytes:
+    """A mono 16-bit WAV: a quiet 440 Hz tone, or silence."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        frames = int(seconds * rate)
+        if tone:
+            out.writeframes(
+                b"".join(struct.pack("<h", int(3000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(frames))
+            )
+        else:
+            out.writeframes(b"\x00\x00" * frames)
+    return buffer.getvalue()
+
+
+def wait_for(predicate, *, timeout: float = 15.0, interval: float = 0.05):
+    """Poll `predicate` until it returns something truthy (a background thread is finishing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
