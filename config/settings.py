@@ -331,10 +331,10 @@ EMBEDDINGS_CHUNK_SIZE_MIN = env.int("EMBEDDINGS_CHUNK_SIZE_MIN", default=32)
 EMBEDDINGS_CHUNK_SIZE_MAX = env.int("EMBEDDINGS_CHUNK_SIZE_MAX", default=512)
 EMBEDDINGS_CHUNK_SIZE_DEFAULT = env.int("EMBEDDINGS_CHUNK_SIZE_DEFAULT", default=200)
 EMBEDDINGS_CHUNK_OVERLAP_DEFAULT = env.int("EMBEDDINGS_CHUNK_OVERLAP_DEFAULT", default=40)
-# Chunks sent to the provider per request.
-EMBEDDINGS_BATCH_SIZE = env.int("EMBEDDINGS_BATCH_SIZE", default=64)
 # Memory-mappable .npy copies of each user's vectors, rebuilt from the database when stale.
 EMBEDDINGS_CACHE_DIR = env.str("EMBEDDINGS_CACHE_DIR", default=str(VAR_DIR / "vector-cache"))
+# Memory for the matrices of recently searched users in each process (least recently used go first).
+EMBEDDINGS_CACHE_MAX_BYTES = env.int("EMBEDDINGS_CACHE_MAX_BYTES", default=2 * 1024**3)
 # Per user and model: above this many vectors an HNSW index (approximate) serves searches.
 EMBEDDINGS_HNSW_THRESHOLD = env.int("EMBEDDINGS_HNSW_THRESHOLD", default=200_000)
 

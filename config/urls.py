@@ -19,6 +19,8 @@ urlpatterns = [
     path("api/user/", include("quotas.urls")),
     path("api/ai/", include("ai_services.urls")),
     path("api/video/", include("video.urls")),
+    # The seed lists embeddings at `/api/embeddings` itself (no trailing slash, like every other path).
+    path("api/embeddings", include("embeddings.root_urls")),
     path("api/embeddings/", include("embeddings.urls")),
 ]
 

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import Count, F, IntegerField, QuerySet, Sum
+from django.db.models.expressions import Func
+
+from config.api.exceptions import NotFound
+from embeddings.models import Embedding
+
+
+class OctetLength(Func):
+    """Bytes of a text column (UTF-8), where Length() would count characters."""
+
+    function = "OCTET_LENGTH"
+    output_field = IntegerField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, template="LENGTH(CAST(%(expressions)s AS BLOB))", **extra_context)
+
+
+def embedding_list(*, user, document_id: uuid.UUID | None = None) -> QuerySet[Embedding]:
+    rows = Embedding.objects.filter(user_id=user.pk).defer("vector")
+    if document_id is not None:
+        rows = rows.filter(document_id=document_id).order_by("chunk_index", "id")
+    return rows
+
+
+def embedding_get(*, user, embedding_id: int) -> Embedding:
+    embedding = Embedding.objects.filter(user_id=user.pk, pk=embedding_id).first()
+    if embedding is None:
+        raise NotFound("Embedding not found.")
+    return embedding
+
+
+def embedding_stats(*, user) -> dict[str, Any]:
+    """Counts, tokens and storage of the user's embeddings, with the models and dimensions in use."""
+    rows = Embedding.objects.filter(user_id=user.pk)
+    totals = rows.aggregate(
+        count=Count("id"),
+        documents=Count("document_id", distinct=True),
+        total_tokens=Sum("token_count"),
+        vector_bytes=Sum(F("dimensions") * 4),
+        text_bytes=Sum(OctetLength("text")),
+    )
+    models = list(
+        rows.values("model", "dimensions")
+        .annotate(count=Count("id"), documents=Count("document_id", distinct=True), tokens=Sum("token_count"))
+        .order_by("model", "dimensions")
+    )
+    vector_bytes = totals["vector_bytes"] or 0
+    text_bytes = totals["text_bytes"] or 0
+    latest = rows.order_by("-created_at").values_list("created_at", flat=True).first()
+    return {
+        "count": totals["count"],
+        "documents": totals["documents"],
+        "total_tokens": totals["total_tokens"] or 0,
+        "models": [
+            {
+                "model": item["model"],
+                "dimensions": item["dimensions"],
+                "count": item["count"],
+                "documents": item["documents"],
+                "tokens": item["tokens"] or 0,
+            }
+            for item in models
+        ],
+        "dimensions": sorted({item["dimensions"] for item in models}),
+        "storage_bytes": vector_bytes + text_bytes,
+        "vector_bytes": vector_bytes,
+        "text_bytes": text_bytes,
+        "last_created_at": latest,
+    }

@@ -1,0 +1,133 @@
+"""`/api/embeddings/...`: create, search, list, stats, detail and deletes (the seed's table)."""
+
+from __future__ import annotations
+
+import uuid
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api.envelope import ok
+from config.api.exceptions import InvalidInput, NotFound
+from config.api.pagination import paginate
+from embeddings import selectors, services
+from embeddings.serializers import (
+    DeletedSerializer,
+    EmbeddingBulkDeleteInputSerializer,
+    EmbeddingCreatedSerializer,
+    EmbeddingCreateInputSerializer,
+    EmbeddingDetailSerializer,
+    EmbeddingSearchInputSerializer,
+    EmbeddingSerializer,
+    EmbeddingStatsSerializer,
+    SearchOutcomeSerializer,
+)
+from quotas import ratelimit
+
+TAGS = ["embeddings"]
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class EmbeddingCreateView(APIView):
+    rate_category = ratelimit.AI
+
+    @extend_schema(tags=TAGS, request=EmbeddingCreateInputSerializer, responses={201: EmbeddingCreatedSerializer})
+    def post(self, request: Request) -> Response:
+        data = _valid(EmbeddingCreateInputSerializer, request.data)
+        created = services.embedding_create(user=request.user, **data)
+        return ok(
+            EmbeddingCreatedSerializer(created).data,
+            message=f"Created {created.chunks} embedding{'s' if created.chunks != 1 else ''}.",
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class EmbeddingSearchView(APIView):
+    rate_category = ratelimit.AI
+
+    @extend_schema(tags=TAGS, request=EmbeddingSearchInputSerializer, responses={200: SearchOutcomeSerializer})
+    def post(self, request: Request) -> Response:
+        data = _valid(EmbeddingSearchInputSerializer, request.data)
+        outcome = services.embedding_search(
+            user=request.user,
+            query=data["query"],
+            limit=data["limit"],
+            threshold=data["threshold"],
+            metadata_filter=data["filter"],
+            model=data.get("model"),
+        )
+        return ok(SearchOutcomeSerializer(outcome).data, message=f"Found {len(outcome.results)} results.")
+
+
+class EmbeddingListView(APIView):
+    rate_category = ratelimit.GENERAL
+
+    @extend_schema(
+        tags=TAGS,
+        parameters=[OpenApiParameter("documentId", str, description="Only the chunks of this document, in order.")],
+        responses={200: EmbeddingSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        raw = request.query_params.get("documentId") or request.query_params.get("document_id")
+        document_id = None
+        if raw:
+            try:
+                document_id = uuid.UUID(raw)
+            except ValueError:
+                raise InvalidInput(
+                    "documentId must be a UUID.", errors={"document_id": ["Must be a valid UUID."]}
+                ) from None
+        rows = selectors.embedding_list(user=request.user, document_id=document_id)
+        return paginate(request=request, queryset=rows, serializer_class=EmbeddingSerializer)
+
+
+class EmbeddingStatsView(APIView):
+    rate_category = ratelimit.GENERAL
+
+    @extend_schema(tags=TAGS, responses={200: EmbeddingStatsSerializer})
+    def get(self, request: Request) -> Response:
+        return ok(EmbeddingStatsSerializer(selectors.embedding_stats(user=request.user)).data)
+
+
+class EmbeddingDetailView(APIView):
+    rate_category = ratelimit.GENERAL
+
+    @extend_schema(tags=TAGS, responses={200: EmbeddingDetailSerializer})
+    def get(self, request: Request, embedding_id: int) -> Response:
+        embedding = selectors.embedding_get(user=request.user, embedding_id=embedding_id)
+        return ok(EmbeddingDetailSerializer(embedding).data)
+
+    @extend_schema(tags=TAGS, responses={200: DeletedSerializer})
+    def delete(self, request: Request, embedding_id: int) -> Response:
+        selectors.embedding_get(user=request.user, embedding_id=embedding_id)  # another user's id: 404
+        deleted = services.embedding_delete(user=request.user, embedding_id=embedding_id)
+        return ok({"deleted": deleted}, message="Embedding deleted.")
+
+
+class EmbeddingBulkDeleteView(APIView):
+    rate_category = ratelimit.GENERAL
+
+    @extend_schema(tags=TAGS, request=EmbeddingBulkDeleteInputSerializer, responses={200: DeletedSerializer})
+    def post(self, request: Request) -> Response:
+        data = _valid(EmbeddingBulkDeleteInputSerializer, request.data)
+        deleted = services.embedding_bulk_delete(user=request.user, ids=data["ids"])
+        return ok({"deleted": deleted}, message=f"Deleted {deleted} embedding{'s' if deleted != 1 else ''}.")
+
+
+class DocumentView(APIView):
+    rate_category = ratelimit.GENERAL
+
+    @extend_schema(tags=TAGS, responses={200: DeletedSerializer})
+    def delete(self, request: Request, document_id: uuid.UUID) -> Response:
+        deleted = services.document_delete(user=request.user, document_id=document_id)
+        if not deleted:
+            raise NotFound("Document not found.")
+        return ok({"deleted": deleted, "document_id": document_id}, message=f"Deleted {deleted} chunks.")

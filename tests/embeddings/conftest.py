@@ -1,0 +1,40 @@
+"""Fixtures of the embeddings API tests (opt-in: the vector-index tests in this folder need none)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tests.embeddings.openai_stub import EmbeddingsStub
+
+
+@pytest.fixture
+def embeddings_env(settings, tmp_path):
+    """The local MiniLM engine and a vector cache of this test's own."""
+    from embeddings import services
+
+    settings.EMBEDDINGS_CACHE_DIR = str(tmp_path / "vector-cache")
+    settings.AI_PROVIDERS = {**settings.AI_PROVIDERS, "embed": "local"}
+    yield settings
+    services._caches.clear()
+
+
+@pytest.fixture
+def openai_stub(settings):
+    """The `openai` provider for embeddings, pointed at a local OpenAI-compatible server."""
+    with EmbeddingsStub() as stub:
+        settings.AI_PROVIDERS = {**settings.AI_PROVIDERS, "embed": "openai"}
+        settings.AI_MODELS = {**settings.AI_MODELS, "embed": ["text-embedding-3-small", "text-embedding-3-large"]}
+        settings.OPENAI_BASE_URL = stub.base_url
+        settings.OPENAI_API_KEY = "sk-test-embeddings-0000"
+        settings.OPENAI_MAX_RETRIES = 0
+        yield stub
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 with nothing listening (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
