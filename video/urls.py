@@ -1,1 +1,13 @@
-urlpatterns: list = []
+from django.urls import path
+
+from video import views
+
+urlpatterns = [
+    path("upload", views.VideoUploadView.as_view(), name="video-upload"),
+    path("jobs", views.VideoJobListView.as_view(), name="video-jobs"),
+    path("jobs/<uuid:job_id>", views.VideoJobDetailView.as_view(), name="video-job"),
+    path("jobs/<uuid:job_id>/frames/<int:index>", views.VideoFrameView.as_view(), name="video-frame"),
+    path("jobs/<uuid:job_id>/thumbnail", views.VideoThumbnailView.as_view(), name="video-thumbnail"),
+    path("jobs/<uuid:job_id>/storyboard", views.VideoStoryboardView.as_view(), name="video-storyboard"),
+    path("jobs/<uuid:job_id>/preview.gif", views.VideoPreviewView.as_view(), name="video-preview"),
+]

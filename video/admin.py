@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from video import services
+from video.models import VideoAsset, VideoFrame, VideoJob
+
+
+class VideoFrameInline(admin.TabularInline):
+    model = VideoFrame
+    extra = 0
+    can_delete = False
+    fields = ["index", "timestamp", "width", "height", "size_bytes", "path"]
+    readonly_fields = fields
+    ordering = ["index"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class VideoAssetInline(admin.TabularInline):
+    model = VideoAsset
+    extra = 0
+    can_delete = False
+    fields = ["kind", "status", "path", "size_bytes", "error", "updated_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(VideoJob)
+class VideoJobAdmin(admin.ModelAdmin):
+    list_display = ["filename", "user", "status", "progress_display", "duration_display", "attempts", "created_at"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["id", "filename", "user__email"]
+    list_select_related = ["user"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    inlines = [VideoFrameInline, VideoAssetInline]
+    actions = ["requeue", "delete_with_files"]
+    readonly_fields = [f.name for f in VideoJob._meta.fields]
+    fieldsets = (
+        (None, {"fields": ("id", "user", "filename", "status", "progress", "error")}),
+        ("Options", {"fields": ("extract_frames", "frame_interval", "max_frames", "thumbnail_timestamp")}),
+        ("Video", {"fields": ("video_path", "size_bytes", "container", "duration", "metadata", "thumbnail_path")}),
+        (
+            "Processing",
+            {
+                "fields": (
+                    "attempts",
+                    "task_id",
+                    "claim_token",
+                    "heartbeat_at",
+                    "reservation",
+                    "idempotency_key",
+                    "created_at",
+                    "updated_at",
+                    "started_at",
+                    "completed_at",
+                )
+            },
+        ),
+    )
+
+    @admin.display(description="Progress", ordering="progress")
+    def progress_display(self, job: VideoJob) -> str:
+        return f"{job.progress}%"
+
+    @admin.display(description="Duration", ordering="duration")
+    def duration_display(self, job: VideoJob) -> str:
+        if job.duration is None:
+            return "-"
+        minutes, seconds = divmod(job.duration, 60)
+        return f"{int(minutes)}:{seconds:04.1f}"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def get_urls(self):
+        custom = [
+            path(
+                "<uuid:object_id>/thumbnail/",
+                self.admin_site.admin_view(self.thumbnail_view),
+                name="video_videojob_thumbnail",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def thumbnail_view(self, request: HttpRequest, object_id) -> HttpResponse:
+        job = self.get_object(request, str(object_id))
+        if job is None or not self.has_view_permission(request, job) or not job.thumbnail_path:
+            raise Http404("No thumbnail")
+        try:
+            handle = default_storage.open(job.thumbnail_path, "rb")
+        except FileNotFoundError:
+            raise Http404("Thumbnail file missing") from None
+        return FileResponse(handle, content_type="image/jpeg")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        job = self.get_object(request, object_id)
+        if job is not None and job.thumbnail_path:
+            extra_context["thumbnail_url"] = reverse("admin:video_videojob_thumbnail", args=[job.pk])
+            extra_context["thumbnail_caption"] = format_html("{} at {} s", job.filename, f"{job.thumbnail_timestamp:g}")
+        return super().change_view(request, object_id, form_url, extra_context=extra_context)
+
+    @admin.action(description="Re-queue selected jobs (process again)")
+    def requeue(self, request, queryset) -> None:
+        done = sum(services.video_job_requeue(job=job) for job in queryset)
+        skipped = queryset.count() - done
+        self.message_user(request, f"Re-queued {done} job(s).", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"Skipped {skipped} job(s) being processed right now.", messages.WARNING)
+
+    @admin.action(description="Delete selected jobs with their files", permissions=["delete"])
+    def delete_with_files(self, request, queryset) -> None:
+        count = 0
+        for job in queryset.select_related("reservation"):
+            services.video_job_delete(job=job)
+            count += 1
+        self.message_user(request, f"Deleted {count} job(s) and their files.", messages.SUCCESS)
+
+    def delete_model(self, request, obj: VideoJob) -> None:
+        services.video_job_delete(job=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for job in queryset.select_related("reservation"):
+            services.video_job_delete(job=job)

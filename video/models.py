@@ -1,0 +1,135 @@
+"""Video jobs, their frames and the derived assets (storyboard, animated preview).
+
+Files live in the default storage under per-user, per-job folders; rows hold storage names,
+never absolute paths, so the same data works on a local disk and on S3.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class VideoJob(models.Model):
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Uploaded"
+        QUEUED = "queued", "Queued"
+        PROCESSING = "processing", "Processing"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    # States a worker may still pick the job up from (or is working on).
+    ACTIVE_STATUSES = (Status.UPLOADED, Status.QUEUED, Status.PROCESSING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="video_jobs")
+    filename = models.CharField(max_length=255, help_text="The name the file was uploaded with.")
+    video_path = models.CharField(max_length=500, help_text="Storage name of the uploaded video.")
+    size_bytes = models.BigIntegerField(default=0)
+    container = models.CharField(max_length=16, blank=True)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADED, db_index=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    # Options as the client sent them (thumbnail_timestamp already clamped into the video).
+    extract_frames = models.BooleanField(default=True)
+    frame_interval = models.FloatField(default=1.0)
+    max_frames = models.PositiveSmallIntegerField(default=100)
+    thumbnail_timestamp = models.FloatField(default=1.0)
+
+    # camelCase keys on purpose: the API sends `metadata` through untouched.
+    metadata = models.JSONField(default=dict, blank=True)
+    duration = models.FloatField(null=True, blank=True, help_text="Seconds, from the upload probe.")
+    thumbnail_path = models.CharField(max_length=500, blank=True)
+
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    reservation = models.ForeignKey(
+        "quotas.Reservation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    # Worker bookkeeping: which delivery owns the job, when it last showed signs of life, and
+    # how many times processing was started (bounded, so a poison video cannot loop forever).
+    task_id = models.CharField(max_length=64, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(fields=["status", "heartbeat_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="video_job_idempotency_key_per_user",
+            ),
+            models.CheckConstraint(condition=models.Q(progress__lte=100), name="video_job_progress_at_most_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+
+class VideoFrame(models.Model):
+    job = models.ForeignKey(VideoJob, on_delete=models.CASCADE, related_name="frames")
+    index = models.PositiveIntegerField()
+    timestamp = models.FloatField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    path = models.CharField(max_length=500)
+    size_bytes = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="video_frame_unique_index")]
+
+    def __str__(self) -> str:
+        return f"frame {self.index} @ {self.timestamp:.3f}s"
+
+
+class VideoAsset(models.Model):
+    """A derived file made by the worker on first request (storyboard sprite, GIF preview)."""
+
+    class Kind(models.TextChoices):
+        STORYBOARD = "storyboard", "Storyboard"
+        PREVIEW_GIF = "preview_gif", "Preview GIF"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey(VideoJob, on_delete=models.CASCADE, related_name="assets")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    path = models.CharField(max_length=500, blank=True)
+    size_bytes = models.PositiveIntegerField(default=0)
+    data = models.JSONField(default=dict, blank=True, help_text="The storyboard's tile map.")
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "kind"], name="video_asset_one_per_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.job_id} ({self.status})"
