@@ -353,7 +353,10 @@ AVATAR_CACHE_SECONDS = env.int("AVATAR_CACHE_SECONDS", default=86400)
 # Dotted paths of callables run as `cleanup(user=user)` inside the transaction that deletes an
 # account, before the user row (and by cascade every row it owns) is deleted. Each removes the
 # files of its app's rows, with `transaction.on_commit` so a failed deletion keeps them.
-ACCOUNT_DELETION_CLEANUPS: list[str] = ["accounts.avatars.avatar_files_delete_for_user"]
+ACCOUNT_DELETION_CLEANUPS: list[str] = [
+    "accounts.avatars.avatar_files_delete_for_user",
+    "video.services.video_files_delete_for_user",
+]
 
 # --- Video -----------------------------------------------------------------------------------
 # The seed's upload table: 100 MB, 5 minutes, MP4/MOV/AVI/WMV/WebM (checked by probing the content).
