@@ -356,6 +356,7 @@ AVATAR_CACHE_SECONDS = env.int("AVATAR_CACHE_SECONDS", default=86400)
 ACCOUNT_DELETION_CLEANUPS: list[str] = [
     "accounts.avatars.avatar_files_delete_for_user",
     "video.services.video_files_delete_for_user",
+    "ai_services.services.ai_files_delete_for_user",
 ]
 
 # --- Video -----------------------------------------------------------------------------------

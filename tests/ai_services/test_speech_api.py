@@ -240,10 +240,10 @@ def test_a_queued_job_is_claimed_once(local_settings, user):
     assert services.transcription_job_process(job_id=str(job.id)) is None
 
 
-def test_pending_uploads_are_removed_with_the_account(
+def test_account_deletion_removes_pending_uploads_and_ai_rows(
     local_settings, client_a, user, spoken, django_capture_on_commit_callbacks
 ):
-    from ai_services.services import ai_files_delete_for_user
+    from tests.conftest import PASSWORD
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("ai_services.tasks.transcription_job_run.delay", lambda job_id: None)
@@ -252,8 +252,10 @@ def test_pending_uploads_are_removed_with_the_account(
     name = AIJob.objects.get().input_file.name
     assert default_storage.exists(name)
     with django_capture_on_commit_callbacks(execute=True):
-        ai_files_delete_for_user(user=user)
+        response = client_a.delete("/api/user/account", {"password": PASSWORD}, format="json")
+    assert response.status_code == 200, response.content
     assert not default_storage.exists(name)
+    assert AIJob.objects.count() == 0
 
 
 # --- Text-to-speech --------------------------------------------------------------------------
