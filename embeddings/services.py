@@ -154,7 +154,8 @@ def _space_loader(space: VectorSpace):
 
 def space_index_get(*, space: VectorSpace, cache: VectorCache | None = None) -> VectorIndex:
     """The search index of `space` at the version read with it (the row must be fresh from the DB)."""
-    cache = cache or vector_cache()
+    if cache is None:  # not `cache or ...`: an empty VectorCache is falsy (it has a length)
+        cache = vector_cache()
     return cache.get(space_cache_key(space=space), version=space.version, loader=_space_loader(space))
 
 

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from tests.embeddings.openai_stub import EmbeddingsStub
+from tests.ai_services.fake_openai import FakeOpenAI
 
 
 @pytest.fixture
@@ -21,15 +21,20 @@ def embeddings_env(settings, tmp_path):
 
 
 @pytest.fixture
-def openai_stub(settings):
-    """The `openai` provider for embeddings, pointed at a local OpenAI-compatible server."""
-    with EmbeddingsStub() as stub:
-        settings.AI_PROVIDERS = {**settings.AI_PROVIDERS, "embed": "openai"}
-        settings.AI_MODELS = {**settings.AI_MODELS, "embed": ["text-embedding-3-small", "text-embedding-3-large"]}
-        settings.OPENAI_BASE_URL = stub.base_url
-        settings.OPENAI_API_KEY = "sk-test-embeddings-0000"
-        settings.OPENAI_MAX_RETRIES = 0
-        yield stub
+def fake_openai(settings):
+    """The `openai` provider for embeddings, pointed at the project's local OpenAI-compatible server
+    (deterministic 32-dimension vectors from a hash of each text; usage = words)."""
+    server = FakeOpenAI().start()
+    server.state.embedding_dimensions = 32
+    settings.AI_PROVIDERS = {**settings.AI_PROVIDERS, "embed": "openai"}
+    settings.AI_MODELS = {**settings.AI_MODELS, "embed": ["text-embedding-3-small", "text-embedding-3-large"]}
+    settings.OPENAI_BASE_URL = server.url
+    settings.OPENAI_API_KEY = "sk-test-embeddings-0000"
+    settings.OPENAI_MAX_RETRIES = 1
+    settings.OPENAI_TIMEOUT_SECONDS = 2.0
+    settings.OPENAI_CONNECT_TIMEOUT_SECONDS = 1.0
+    yield server
+    server.stop()
 
 
 @pytest.fixture
