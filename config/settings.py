@@ -332,10 +332,10 @@ EMBEDDINGS_CHUNK_SIZE_MAX = env.int("EMBEDDINGS_CHUNK_SIZE_MAX", default=512)
 EMBEDDINGS_CHUNK_SIZE_DEFAULT = env.int("EMBEDDINGS_CHUNK_SIZE_DEFAULT", default=200)
 EMBEDDINGS_CHUNK_OVERLAP_DEFAULT = env.int("EMBEDDINGS_CHUNK_OVERLAP_DEFAULT", default=40)
 # Memory-mappable .npy copies of each user's vectors, rebuilt from the database when stale.
-EMBEDDINGS_CACHE_DIR = env.str("EMBEDDINGS_CACHE_DIR", default=str(VAR_DIR / "vector-cache"))
+EMBEDDINGS_CACHE_DIR = env.str("EMBEDDINGS_CACHE_DIR", default="") or str(VAR_DIR / "vector-cache")
 # Memory for the matrices of recently searched users in each process (least recently used go first).
 EMBEDDINGS_CACHE_MAX_BYTES = env.int("EMBEDDINGS_CACHE_MAX_BYTES", default=2 * 1024**3)
-# Per user and model: above this many vectors an HNSW index (approximate) serves searches.
+# Per user and model: above this many vectors an HNSW index (approximate) serves searches; 0 = never.
 EMBEDDINGS_HNSW_THRESHOLD = env.int("EMBEDDINGS_HNSW_THRESHOLD", default=200_000)
 
 # --- Quotas and user management -------------------------------------------------------------
@@ -357,6 +357,7 @@ ACCOUNT_DELETION_CLEANUPS: list[str] = [
     "accounts.avatars.avatar_files_delete_for_user",
     "video.services.video_files_delete_for_user",
     "ai_services.services.ai_files_delete_for_user",
+    "embeddings.services.embeddings_cache_delete_for_user",
 ]
 
 # --- Video -----------------------------------------------------------------------------------

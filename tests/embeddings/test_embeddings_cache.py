@@ -153,3 +153,28 @@ def test_two_processes_stay_correct_after_writes_in_either(user, settings):
         assert ids_found(user, services.vector_cache(), "lava") == [b]
     finally:
         child.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_account_deletion_removes_the_users_cache_files(user, make_user, auth_client, settings):
+    from tests.conftest import PASSWORD
+
+    other = make_user(email="bob@example.com")
+    services.embedding_create(user=user, text="Volcanoes erupt molten lava.")
+    services.embedding_create(user=other, text="Glaciers carve deep valleys.")
+    cache = services.vector_cache()
+    assert ids_found(user, cache, "lava")
+    assert ids_found(other, cache, "ice")
+    root = Path(settings.EMBEDDINGS_CACHE_DIR)
+    mine = cache.directory(services.space_cache_key(space=VectorSpace.objects.get(user=user)))
+    theirs = cache.directory(services.space_cache_key(space=VectorSpace.objects.get(user=other)))
+    assert mine.is_dir()
+    assert theirs.is_dir()
+
+    response = auth_client(user).delete("/api/user/account", {"password": PASSWORD}, format="json")
+    assert response.status_code == 200, response.content
+    assert not mine.exists()
+    assert theirs.is_dir()
+    assert list(theirs.glob("*.npy"))
+    assert sorted(p.name for p in root.iterdir()) == [theirs.name]
+    assert not VectorSpace.objects.filter(user_id=user.pk).exists()
