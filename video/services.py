@@ -402,7 +402,7 @@ class _ProgressReporter:
         self.job_id = job_id
         self.token = token
         self.percent = 0
-        self._written_at = 0.0
+        self._written_at = float("-inf")  # the first report is always written
         self._written_percent = -1
         self._min_interval = settings.VIDEO_PROGRESS_WRITE_SECONDS
         # Beat well inside the stale window even when progress does not move.
@@ -447,8 +447,8 @@ def video_job_process(*, job: VideoJob, token: str) -> VideoJob:
     frames_prefix = f"frames/{job.user_id}/{job.id}/{run}"
     thumbnail_name = f"thumbnails/{job.user_id}/{job.id}/thumbnail-{run}.jpg"
     try:
+        progress(1, force=True)  # a job cancelled or deleted since the claim stops here
         with local_video(job.video_path) as path:
-            progress(2, force=True)
             info = media.probe(path)
             metadata = metadata_from_info(info, container=job.container)
             progress(5)

@@ -9,6 +9,7 @@ from django.utils.http import quote_etag
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -183,8 +184,17 @@ class VideoThumbnailView(APIView):
         return _file_response(request, stored, filename="thumbnail.jpg")
 
 
+class _FormatIsOurs(DefaultContentNegotiation):
+    """`?format=` chooses the storyboard's representation (json, jpg, vtt) here; DRF would
+    otherwise take it as a renderer name and answer 404 for anything but json."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class VideoStoryboardView(APIView):
     rate_category = ratelimit.DOWNLOAD
+    content_negotiation_class = _FormatIsOurs
 
     @extend_schema(
         tags=["video"],

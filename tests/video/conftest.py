@@ -33,6 +33,7 @@ CLIP_SPECS: dict[str, dict[str, Any]] = {
     "mp4": {"seconds": 6, "container": "mp4", "vcodec": "libx264", "acodec": "aac"},
     "index": {"seconds": 6, "container": "mp4", "vcodec": "libx264", "acodec": None, "pattern": "index", "gop": 10},
     "mov": {"seconds": 3, "container": "mov", "vcodec": "libx264", "acodec": "aac"},
+    "wide": {"seconds": 2, "container": "mp4", "vcodec": "libx264", "acodec": None, "width": 640, "height": 360},
     "avi": {"seconds": 3, "container": "avi", "vcodec": "mpeg4", "acodec": "libmp3lame"},
     "wmv": {"seconds": 3, "container": "asf", "vcodec": "wmv2", "acodec": "wmav2"},
     "webm": {"seconds": 3, "container": "webm", "vcodec": "libvpx-vp9", "acodec": "libopus"},
@@ -128,6 +129,20 @@ def eager(settings) -> Iterator[None]:
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def process(client_a, eager, django_capture_on_commit_callbacks):
+    """Upload a clip as `client_a`; the on-commit hook queues the task, which runs right away."""
+    from video.models import VideoJob
+
+    def run(clip: Path, *, client=None, **fields):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = upload(client or client_a, clip, **fields)
+        assert response.status_code == 202, response.content
+        return VideoJob.objects.get(id=response.json()["data"]["id"])
+
+    return run
 
 
 def media_files(root: Path | str) -> list[str]:
