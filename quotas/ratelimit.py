@@ -35,6 +35,9 @@ DOWNLOAD = "download"
 
 @dataclass(frozen=True)
 class Usage:
+    """`limit` and `remaining` describe the long window (what X-RateLimit-* report); a request
+    refused by the burst window can still have `remaining` > 0, and says when to retry."""
+
     limit: int
     remaining: int
     limited: bool
@@ -86,10 +89,6 @@ def rate_check(request, category: str) -> Usage:
             if usage["should_limit"]:
                 limited = True
                 retry_after = max(retry_after, int(usage["time_left"]), 1)
-    if limited:
-        # Refused by the burst window, the long window still has room; but nothing more is
-        # allowed until Retry-After, which is what a client reads Remaining for.
-        remaining = 0
     return Usage(limit=limit, remaining=remaining, limited=limited, retry_after=retry_after)
 
 

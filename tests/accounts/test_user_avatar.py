@@ -130,6 +130,14 @@ def test_oversized_file_is_413(client_a, user):
     assert not user.avatar
 
 
+def test_far_oversized_upload_is_refused_from_its_declared_length(client_a, user):
+    response = upload(client_a, b"\0" * (6 * 1024 * 1024))
+    assert response.status_code == 413
+    assert response.json()["code"] == "file_too_large"
+    user.refresh_from_db()
+    assert not user.avatar
+
+
 def test_file_of_exactly_five_megabytes_is_judged_by_content(client_a):
     response = upload(client_a, b"x" * (5 * 1024 * 1024))
     assert response.status_code == 415
