@@ -319,9 +319,13 @@ def document_delete(*, user, document_id: uuid.UUID) -> int:
 # Search
 
 
+# Columns a search result shows (the vector stays in the database).
+HIT_FIELDS = ("id", "document_id", "chunk_index", "text", "metadata", "created_at")
+
+
 @dataclass(frozen=True)
 class SearchHit:
-    embedding: Embedding
+    embedding: dict[str, Any]  # the HIT_FIELDS of the row
     score: float
 
 
@@ -364,16 +368,19 @@ def embedding_search_vectors(
     since the matrix was built simply drop out)."""
     queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
     dimensions = queries.shape[1]
-    space = VectorSpace.objects.filter(user_id=user.pk, model=model, dimensions=dimensions).first()
-    if space is None:
+    # values_list, no ORDER BY, no model instance: this query runs on every search.
+    spaces = VectorSpace.objects.filter(user_id=user.pk, model=model, dimensions=dimensions)
+    found_space = next(iter(spaces.values_list("id", "version")[:1]), None)
+    if found_space is None:
         return [[] for _ in range(queries.shape[0])]
+    space = VectorSpace(id=found_space[0], user_id=user.pk, model=model, dimensions=dimensions, version=found_space[1])
     index = space_index_get(space=space, cache=cache)
     allowed = _filter_mask(space=space, index=index, metadata_filter=metadata_filter) if metadata_filter else None
     found = index.search(queries, k=limit, threshold=threshold, allowed=allowed)
     wanted = {int(pk) for result in found for pk in result.ids}
     if not wanted:
         return [[] for _ in found]
-    rows = Embedding.objects.filter(user_id=user.pk, id__in=wanted).defer("vector").in_bulk()
+    rows = {row["id"]: row for row in Embedding.objects.filter(user_id=user.pk, id__in=wanted).values(*HIT_FIELDS)}
     return [
         [
             SearchHit(rows[int(pk)], float(score))

@@ -29,7 +29,7 @@ def vec(text: str) -> np.ndarray:
 
 def ids_found(user, cache: VectorCache, text: str) -> list[int]:
     hits = services.embedding_search_vectors(user=user, model=MODEL, queries=vec(text), threshold=-1, cache=cache)[0]
-    return [hit.embedding.pk for hit in hits]
+    return [hit.embedding["id"] for hit in hits]
 
 
 @pytest.mark.django_db
@@ -88,7 +88,7 @@ for line in sys.stdin:
         user=user, model=command["model"], queries=np.asarray(command["query"], np.float32), threshold=-1
     )[0]
     index = services.space_index_get(space=VectorSpace.objects.get(user=user))
-    reply = {"ids": [h.embedding.pk for h in hits], "version": index.version, "source": index.source,
+    reply = {"ids": [h.embedding["id"] for h in hits], "version": index.version, "source": index.source,
              "index_ids": sorted(int(i) for i in index.ids)}
     print(json.dumps(reply), flush=True)
 """
