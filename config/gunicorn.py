@@ -1,0 +1,56 @@
+"""Gunicorn settings for the container (`gunicorn config.wsgi --config config/gunicorn.py`).
+
+Everything comes from the environment so one image fits every host:
+- PORT (8000; GUNICORN_BIND overrides the whole address)
+- WEB_CONCURRENCY: worker processes (2)
+- GUNICORN_THREADS (1)
+- GUNICORN_TIMEOUT (120 s: uploads of large videos stream through a worker)
+- GUNICORN_MAX_REQUESTS (1000: recycles workers to bound the memory growth of the AI libraries; 0 = never)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{int(os.environ.get('PORT', '8000'))}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "1000"))
+max_requests_jitter = max_requests // 10
+# Heartbeat files on tmpfs: a worker blocked on a slow disk is not mistaken for a hung one.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108  (gunicorn's documented setting)
+
+# The app writes one structured line per request itself (with request id and user id).
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+if os.environ.get("LOG_FORMAT", "json" if os.environ.get("APP_ENVIRONMENT") == "production" else "plain") == "json":
+    # Gunicorn's own lines (boot, worker restarts, timeouts) in the same JSON as the app's.
+    logconfig_dict: dict[str, Any] = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "config.observability.logs.JsonFormatter"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["console"], "level": loglevel.upper(), "propagate": False},
+            "gunicorn.access": {"handlers": [], "propagate": False},
+        },
+    }
+
+
+def on_starting(server: Any) -> None:
+    # Counter files of a previous run would be added to this run's (prometheus multiprocess mode).
+    from config.observability.metrics import multiprocess_dir_reset
+
+    multiprocess_dir_reset()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
