@@ -43,6 +43,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from config.api.exceptions import InvalidInput, QuotaExceeded
+from config.observability.metrics import record_units_charged
 from quotas.models import QuotaAccount, Reservation, UsageEntry
 from quotas.pricing import Service
 from quotas.selectors import quota_account_changed, quota_account_forget, quota_account_get
@@ -231,6 +232,7 @@ def quota_reserve(*, user, service: Service | str, units: int, job_type: str = "
         )
     quota_account_forget(user=user)
     quota_account_changed(user_id=user.pk)
+    record_units_charged(service=service, units=units)
     return reservation
 
 
@@ -332,4 +334,5 @@ def _account_adjust(reservation: Reservation, delta: int, *, kind: str) -> None:
         job_type=reservation.job_type,
         job_id=reservation.job_id,
     )
+    record_units_charged(service=reservation.service, units=delta)  # negative deltas count as returned
     quota_account_changed(user_id=reservation.user_id)

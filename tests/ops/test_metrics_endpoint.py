@@ -257,3 +257,28 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path):
     reset = "from config.observability import metrics; metrics.multiprocess_dir_reset()"
     subprocess.run([sys.executable, "-c", reset], cwd=ROOT, env=env, check=True, timeout=60)
     assert not list(tmp_path.glob("*.db"))
+
+
+def test_quota_ledger_moves_are_counted(user):
+    """quotas.services reports every ledger movement: charges, raises at settle, returns and refunds."""
+    from prometheus_client import REGISTRY
+
+    from quotas.pricing import Service
+    from quotas.services import quota_reserve, reservation_refund, reservation_settle
+
+    def counts() -> tuple[float, float]:
+        labels = {"service": Service.VISION.value}
+        charged = REGISTRY.get_sample_value("mma_quota_units_charged_total", labels) or 0
+        returned = REGISTRY.get_sample_value("mma_quota_units_returned_total", labels) or 0
+        return charged, returned
+
+    start_charged, start_returned = counts()
+    first = quota_reserve(user=user, service=Service.VISION, units=6)
+    reservation_settle(reservation=first, units=4)  # 2 back
+    second = quota_reserve(user=user, service=Service.VISION, units=3)
+    reservation_settle(reservation=second, units=5)  # 2 more
+    third = quota_reserve(user=user, service=Service.VISION, units=3)
+    reservation_refund(reservation=third)  # all 3 back
+    charged, returned = counts()
+    assert charged - start_charged == 6 + 3 + 2 + 3
+    assert returned - start_returned == 2 + 3
