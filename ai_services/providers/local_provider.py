@@ -139,26 +139,20 @@ class LocalProvider(Provider):
         try:
             with Image.open(io.BytesIO(image.data)) as picture:
                 picture.load()
+                # The engine reads the re-encoded copy (downscaled, metadata stripped). It is told
+                # the original's format and the few EXIF tags kept (camera, date), never the
+                # location, so its analysis describes the upload.
+                picture.format = image.source_format.upper()
+                if image.exif:
+                    picture.info["exif"] = _exif_bytes(image.exif)
                 result = ocr.analyze_image(picture, prompt=prompt)
         except Exception as exc:
             raise self._engine_failed("image analysis", exc) from exc
-        analysis = str(result.get("analysis") or "")
         facts: dict[str, Any] = dict(result.get("facts") or {})
-        # The engine sees the re-encoded copy; what the original said (format, size, camera,
-        # date) is only known here.
-        facts.update(
-            {
-                "format": image.source_format,
-                "width": image.source_width,
-                "height": image.source_height,
-                **({"exif": image.exif} if image.exif else {}),
-            }
-        )
-        if image.exif:
-            described = ", ".join(f"{name}: {value}" for name, value in image.exif.items())
-            analysis = f"{analysis}\nPhoto metadata: {described}." if analysis else f"Photo metadata: {described}."
+        if (image.width, image.height) != (image.source_width, image.source_height):
+            facts["original_width"], facts["original_height"] = image.source_width, image.source_height
         return VisionResult(
-            analysis=analysis,
+            analysis=str(result.get("analysis") or ""),
             model=VISION_MODEL,
             usage=None,
             details={"text": str(result.get("text") or ""), "facts": facts},
@@ -183,8 +177,20 @@ class LocalProvider(Provider):
     # -- errors --------------------------------------------------------------------------------
 
     @staticmethod
-    def _engine_failed(what: str, exc: Exception) -> ProviderError:
+    def _engine_failed(what: str, exc: Exception) -> ProviderError | ProviderUnavailable:
         logger.exception("local %s engine failed", what)
         if isinstance(exc, FileNotFoundError | ImportError | MemoryError):
             return ProviderUnavailable(f"The local {what} engine is not available on this server.")
         return ProviderError(f"The local {what} engine failed.")
+
+
+def _exif_bytes(summary: dict[str, str]) -> bytes:
+    from PIL import Image
+
+    exif = Image.Exif()
+    for tag, name in ((271, "cameraMake"), (272, "cameraModel"), (306, "dateTime")):
+        if summary.get(name):
+            exif[tag] = summary[name]
+    if summary.get("dateTaken"):
+        exif[306] = summary["dateTaken"]
+    return exif.tobytes()

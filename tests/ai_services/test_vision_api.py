@@ -224,7 +224,7 @@ def test_local_analysis_reads_the_text_and_says_it_is_local(local_settings, clie
     assert "HELLO" in data["analysis"].upper()
     assert "local" in data["analysis"].lower()
     assert data["facts"]["width"] == 900
-    assert data["facts"]["format"] == "png"
+    assert data["facts"]["format"] == "PNG"
     assert data["usage"] == {"promptTokens": 0, "completionTokens": 0, "totalTokens": 0}
     job = AIJob.objects.get(id=data["jobId"])
     assert job.provider == "local"
@@ -233,9 +233,12 @@ def test_local_analysis_reads_the_text_and_says_it_is_local(local_settings, clie
 
 
 def test_local_analysis_reports_the_camera_but_not_the_position(local_settings, client_a):
-    response = client_a.post(URL, {"image": image_file(size=(120, 80), exif=camera_exif())}, format="multipart")
+    photo = image_file(size=(2500, 1000), exif=camera_exif())
+    response = client_a.post(URL, {"image": photo}, format="multipart")
     assert response.status_code == 200, response.content
     data = response.json()["data"]
-    assert data["facts"]["exif"]["cameraModel"] == "FP5"
-    assert "Fairphone" in data["analysis"]
+    assert data["facts"]["exif"]["camera"] == "Fairphone FP5"
+    assert data["facts"]["format"] == "JPEG"
+    assert (data["facts"]["width"], data["facts"]["originalWidth"]) == (2048, 2500)
+    assert "Fairphone FP5" in data["analysis"]
     assert "52" not in str(data["facts"]["exif"])
