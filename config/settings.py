@@ -388,7 +388,7 @@ if _video_cleanup_hours > 0:
 
 # --- Operations: logs, metrics, worker health ----------------------------------------------
 # json: one JSON object per line (for log shippers); plain: readable lines for a terminal.
-LOG_FORMAT = env.str("LOG_FORMAT", default="json" if IS_PRODUCTION else "plain")
+LOG_FORMAT = env.str("LOG_FORMAT", default="") or ("json" if IS_PRODUCTION else "plain")
 if LOG_FORMAT not in {"json", "plain"}:
     raise ImproperlyConfigured("LOG_FORMAT must be json or plain.")
 # /metrics answers a matching bearer token or a client address in the list (addresses or CIDR
@@ -401,10 +401,10 @@ METRICS_EXTRA_QUEUES = env.list("METRICS_EXTRA_QUEUES", default=[])
 WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
 WORKER_METRICS_ADDRESS = env.str("WORKER_METRICS_ADDRESS", default="0.0.0.0")  # noqa: S104  (inside a container)
 # Heartbeats go where web and workers both see them: the cache when it is Redis, else files.
-WORKER_HEARTBEAT_STORE = env.str("WORKER_HEARTBEAT_STORE", default="cache" if REDIS_URL else "file")
+WORKER_HEARTBEAT_STORE = env.str("WORKER_HEARTBEAT_STORE", default="") or ("cache" if REDIS_URL else "file")
 if WORKER_HEARTBEAT_STORE not in {"cache", "file"}:
     raise ImproperlyConfigured("WORKER_HEARTBEAT_STORE must be cache or file.")
-WORKER_HEARTBEAT_DIR = Path(env.str("WORKER_HEARTBEAT_DIR", default=str(VAR_DIR / "worker-heartbeats")))
+WORKER_HEARTBEAT_DIR = Path(env.str("WORKER_HEARTBEAT_DIR", default="") or VAR_DIR / "worker-heartbeats")
 WORKER_HEARTBEAT_INTERVAL = env.float("WORKER_HEARTBEAT_INTERVAL", default=10.0)
 WORKER_HEARTBEAT_STALE_SECONDS = env.int("WORKER_HEARTBEAT_STALE_SECONDS", default=60)
 # Celery keeps Django's logging (same format, request ids) instead of installing its own.

@@ -168,3 +168,9 @@ def test_behind_a_tls_proxy():
     request_lines = [json.loads(line) for line in result.stderr.splitlines() if '"event": "http_request"' in line]
     assert [line["status"] for line in request_lines] == [301, 401, 400]
     assert all(len(line["request_id"]) == 32 for line in request_lines)
+
+
+def test_empty_values_from_a_copied_env_file_mean_the_defaults():
+    result = run(_DUMP, LOG_FORMAT="", WORKER_HEARTBEAT_STORE="", WORKER_HEARTBEAT_DIR="")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["LOG_FORMAT"] == "plain"
