@@ -42,10 +42,12 @@ def job_id_of(args: tuple | list | None, kwargs: dict | None) -> str | None:
 
 
 @signals.setup_logging.connect
-def _use_django_logging(**_: Any) -> None:
+def _use_django_logging(loglevel: int | str | None = None, **_: Any) -> None:
     # Having a receiver stops Celery from replacing the handlers: worker lines get the same JSON
-    # (or plain) format and request ids as the web's.
+    # (or plain) format and request ids as the web's. The command's --loglevel still applies.
     logging.config.dictConfig(settings.LOGGING)
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)
 
 
 @signals.before_task_publish.connect
