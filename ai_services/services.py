@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ai_services import tokens as token_counter
@@ -60,6 +61,8 @@ ACCEPTED_AUDIO_FORMATS = {"wav": "wav", "mp3": "mp3", "m4a": "m4a", "mp4": "m4a"
 ACCEPTED_IMAGE_FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
 DEFAULT_VISION_PROMPT = "Describe this image in detail."
 STREAM_KEEPALIVE_SECONDS = 15.0
+# A queued transcription still "processing" after this long lost its worker.
+STALE_PROCESSING_SECONDS = 30 * 60
 # EXIF tags worth telling about a photo (never its GPS position).
 _EXIF_TAGS = {271: "cameraMake", 272: "cameraModel", 306: "dateTime"}
 _EXIF_SUB_TAGS = {36867: "dateTaken"}
@@ -597,8 +600,14 @@ def transcription_job_process(*, job_id: str, keep_on: tuple[type[BaseException]
 
     Errors of the types in `keep_on` (transient ones the task retries) leave the reservation and
     the upload in place and propagate; any other error fails the job and refunds it."""
-    claimed = AIJob.objects.filter(id=job_id, status=AIJob.Status.PENDING).update(
-        status=AIJob.Status.PROCESSING, started_at=timezone.now(), updated_at=timezone.now()
+    now = timezone.now()
+    # A job left processing by a worker that died is claimable again once it is stale (the broker
+    # redelivers the task: acks_late with reject_on_worker_lost).
+    stale = Q(status=AIJob.Status.PROCESSING, started_at__lt=now - timedelta(seconds=STALE_PROCESSING_SECONDS))
+    claimed = (
+        AIJob.objects.filter(Q(status=AIJob.Status.PENDING) | stale, id=job_id)
+        .exclude(input_file="")
+        .update(status=AIJob.Status.PROCESSING, started_at=now, updated_at=now)
     )
     if not claimed:
         return None

@@ -239,11 +239,31 @@ def test_async_job_that_fails_in_the_worker_is_refunded(
     assert used_units(user) == 0
 
 
-def test_a_queued_job_is_claimed_once(local_settings, user):
+def test_a_queued_job_is_claimed_once_unless_its_worker_died(
+    openai_settings, fake_openai, client_a, user, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
     from ai_services import services
 
-    job = AIJob.objects.create(user=user, type="whisper", status="processing")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("ai_services.tasks.transcription_job_run.delay", lambda job_id: None)
+        with django_capture_on_commit_callbacks(execute=True):
+            client_a.post(STT, {"audio": upload(wav_bytes(1.0), "a.wav"), "async": True}, format="multipart")
+    job = AIJob.objects.get()
+    # Another worker has it (recently started): not ours to run.
+    AIJob.objects.filter(pk=job.pk).update(status="processing", started_at=timezone.now())
     assert services.transcription_job_process(job_id=str(job.id)) is None
+    assert fake_openai.requests == []
+    # That worker died long ago: the redelivered task takes the job over and finishes it.
+    AIJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(hours=1))
+    done = services.transcription_job_process(job_id=str(job.id))
+    assert done.status == "completed"
+    assert done.output["text"] == fake_openai.state.transcript
+    assert services.transcription_job_process(job_id=str(job.id)) is None
+    assert used_units(user) == 1
 
 
 def test_account_deletion_removes_pending_uploads_and_ai_rows(
