@@ -12,6 +12,13 @@ class VectorSpaceAdmin(admin.ModelAdmin):
     # The version is the cache's staleness signal: only writes through the services may move it.
     readonly_fields = ["user", "model", "dimensions", "version", "updated_at"]
 
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Deleting a space would drop its rows without a version bump; accounts go with their user.
+        return False
+
 
 @admin.register(Embedding)
 class EmbeddingAdmin(admin.ModelAdmin):

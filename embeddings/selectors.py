@@ -3,11 +3,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, F, IntegerField, QuerySet, Sum
 from django.db.models.expressions import Func
 
 from config.api.exceptions import NotFound
-from embeddings.models import Embedding
+from embeddings.models import Embedding, VectorSpace
+
+_SPACE_VERSION_SQL = (
+    f"SELECT id, version FROM {VectorSpace._meta.db_table} "  # noqa: S608 (a constant table name; values are parameters)
+    "WHERE user_id = %s AND model = %s AND dimensions = %s"
+)
 
 
 class OctetLength(Func):
@@ -72,3 +78,14 @@ def embedding_stats(*, user) -> dict[str, Any]:
         "text_bytes": text_bytes,
         "last_created_at": latest,
     }
+
+
+def space_version_get(*, user_id: int, model: str, dimensions: int) -> tuple[int, int] | None:
+    """(id, version) of a user's vector space, or None. Every search runs this before touching its
+    cached matrix, so it is one plain statement on the unique (user, model, dimensions) index:
+    building the same query through the ORM costs about 0.3 ms of CPU, as much as the search
+    itself over 10,000 vectors."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SPACE_VERSION_SQL, [user_id, model, dimensions])
+        row = cursor.fetchone()
+    return (int(row[0]), int(row[1])) if row else None

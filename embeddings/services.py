@@ -45,6 +45,7 @@ from ai_services.services import embedding_run
 from config.api.exceptions import InvalidInput, ProviderError
 from embeddings.chunking import Chunk, TokenCounter, text_chunk, text_token_count
 from embeddings.models import Embedding, VectorSpace
+from embeddings.selectors import space_version_get
 from embeddings.vector_index import VectorCache, VectorIndex, normalize, stack_bytes, to_bytes
 
 logger = logging.getLogger(__name__)
@@ -368,9 +369,7 @@ def embedding_search_vectors(
     since the matrix was built simply drop out)."""
     queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
     dimensions = queries.shape[1]
-    # values_list, no ORDER BY, no model instance: this query runs on every search.
-    spaces = VectorSpace.objects.filter(user_id=user.pk, model=model, dimensions=dimensions)
-    found_space = next(iter(spaces.values_list("id", "version")[:1]), None)
+    found_space = space_version_get(user_id=user.pk, model=model, dimensions=dimensions)
     if found_space is None:
         return [[] for _ in range(queries.shape[0])]
     space = VectorSpace(id=found_space[0], user_id=user.pk, model=model, dimensions=dimensions, version=found_space[1])
@@ -380,7 +379,14 @@ def embedding_search_vectors(
     wanted = {int(pk) for result in found for pk in result.ids}
     if not wanted:
         return [[] for _ in found]
-    rows = {row["id"]: row for row in Embedding.objects.filter(user_id=user.pk, id__in=wanted).values(*HIT_FIELDS)}
+    # By primary key alone: with `user_id = ?` in the WHERE clause SQLite picks the (user, created_at)
+    # index and walks every row of the user (18 ms at 100k rows instead of 0.3 ms). The owner is
+    # checked on the rows instead, so a row can never leak to another user.
+    rows = {
+        row["id"]: row
+        for row in Embedding.objects.filter(id__in=wanted).values("user_id", *HIT_FIELDS)
+        if row.pop("user_id") == user.pk
+    }
     return [
         [
             SearchHit(rows[int(pk)], float(score))
