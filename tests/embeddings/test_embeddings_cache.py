@@ -178,3 +178,29 @@ def test_account_deletion_removes_the_users_cache_files(user, make_user, auth_cl
     assert list(theirs.glob("*.npy"))
     assert sorted(p.name for p in root.iterdir()) == [theirs.name]
     assert not VectorSpace.objects.filter(user_id=user.pk).exists()
+
+
+@pytest.mark.django_db
+def test_large_spaces_are_served_by_hnsw_with_the_same_answers(user, settings):
+    settings.EMBEDDINGS_HNSW_THRESHOLD = 10
+    facts = [
+        f"Fact {i}: the {animal} lives in the {place}."
+        for i, (animal, place) in enumerate(
+            (a, p)
+            for a in ("otter", "falcon", "lynx", "heron", "bison", "gecko", "walrus")
+            for p in ("river", "desert", "tundra", "forest", "reef", "marsh", "canyon")
+        )
+    ]
+    created = services.embedding_create(user=user, text="\n".join(facts), chunk_size=32, chunk_overlap=0)
+    assert created.chunks >= 10
+    space = VectorSpace.objects.get(user=user)
+    cache = services.vector_cache()
+    index = services.space_index_get(space=space, cache=cache)
+    assert cache.wait_for_builds(timeout=60)
+    index = services.space_index_get(space=space, cache=cache)
+    assert index.has_hnsw
+    query = vec("Which bird lives in the canyon?")
+    exact = index.search(query, k=5, exact=True)[0]
+    hits = services.embedding_search_vectors(user=user, model=MODEL, queries=query, limit=5, threshold=-1)[0]
+    assert [hit.embedding["id"] for hit in hits] == exact.ids.tolist()
+    assert [round(hit.score, 5) for hit in hits] == [round(float(s), 5) for s in exact.scores]
