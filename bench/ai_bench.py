@@ -294,6 +294,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.bench_settings")
 
+    load_before = os.getloadavg()[0]
     embed = bench_embeddings(args.rounds)
     speech = bench_speech(args.rounds)
     chat = bench_chat(args.rounds, args.chat_requests)
@@ -302,7 +303,9 @@ def main() -> None:
         "# AI services benchmark",
         "",
         f"`bench/ai_bench.py --rounds {args.rounds} --chat-requests {args.chat_requests}`, "
-        f"{os.cpu_count()} cores, medians of {args.rounds} interleaved rounds.",
+        f"{os.cpu_count()} cores, medians of {args.rounds} interleaved rounds; 1-minute load average "
+        f"{load_before:.1f} at the start and {os.getloadavg()[0]:.1f} at the end (other work on the machine "
+        "slows every figure, the ratios less so).",
         "",
         "| measure | ours | reference | ratio |",
         "| --- | ---: | ---: | ---: |",
