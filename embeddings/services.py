@@ -23,11 +23,13 @@ and the call is recorded as an AI job of type "embedding".
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -340,16 +342,40 @@ class SearchOutcome:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+# Filter masks of recent searches, per index build and filter: an app tends to repeat the same
+# filter ({"source": ...}) while the user's vectors stay unchanged, and the database scan that
+# answers a filter (JSON extraction on every row of the space) costs far more than the search.
+# Metadata never changes after creation and every insert or delete makes a new index version, so
+# a mask stays right for the index it was computed for.
+MASK_CACHE_MAX_BYTES = 64 * 1024 * 1024
+_masks: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_masks_lock = threading.Lock()
+
+
 def _filter_mask(*, space: VectorSpace, index: VectorIndex, metadata_filter: dict[str, Any]) -> np.ndarray:
     """Rows of `index` whose metadata has every key of the filter with exactly that JSON value."""
+    key = (index.key, index.version, index.nonce, json.dumps(metadata_filter, sort_keys=True))
+    with _masks_lock:
+        mask = _masks.get(key)
+        if mask is not None:
+            _masks.move_to_end(key)
+            return mask
     rows = Embedding.objects.filter(space_id=space.pk)
-    for position, (key, value) in enumerate(metadata_filter.items()):
+    for position, (name, value) in enumerate(metadata_filter.items()):
         # KeyTransform takes the key literally (a key holding "__" is not a path) and compares the
         # JSON value with its type: 1, "1" and true are three different values on both databases.
         alias = f"_filter_{position}"
-        rows = rows.alias(**{alias: KeyTransform(key, "metadata")}).filter(**{alias: value})
+        rows = rows.alias(**{alias: KeyTransform(name, "metadata")}).filter(**{alias: value})
     ids = np.fromiter(rows.values_list("id", flat=True).iterator(chunk_size=5000), dtype=np.int64)
-    return index.mask_for_ids(ids)
+    mask = index.mask_for_ids(ids)
+    mask.flags.writeable = False
+    with _masks_lock:
+        _masks[key] = mask
+        total = sum(m.nbytes for m in _masks.values())
+        while total > MASK_CACHE_MAX_BYTES and len(_masks) > 1:
+            _, dropped = _masks.popitem(last=False)
+            total -= dropped.nbytes
+    return mask
 
 
 def embedding_search_vectors(

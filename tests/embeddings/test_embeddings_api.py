@@ -567,3 +567,17 @@ def test_delete_document(client_a, auth_client, make_user, corpus):
     assert Embedding.objects.count() == len(DOCS)
     assert client_a.delete(f"/api/embeddings/documents/{document_id}").status_code == 404
     assert client_a.delete("/api/embeddings/documents/not-a-uuid").status_code == 404
+
+
+def test_filtered_search_follows_writes(client_a, corpus):
+    def ids(flt):
+        response = search(client_a, "anything", threshold=-1, limit=100, filter=flt)
+        return {r["id"] for r in response.json()["data"]["results"]}
+
+    assert ids({"topic": "bread"}) == {corpus["bread"]}
+    assert ids({"topic": "bread"}) == {corpus["bread"]}  # the same filter again, on the same vectors
+    new = create(client_a, "Rye bread is dense.", metadata={"topic": "bread"}).json()["data"]["ids"][0]
+    assert ids({"topic": "bread"}) == {corpus["bread"], new}
+    client_a.delete(f"/api/embeddings/{corpus['bread']}")
+    assert ids({"topic": "bread"}) == {new}
+    assert ids({"topic": "cats"}) == {corpus["cats"]}
