@@ -390,7 +390,8 @@ def video_job_claim(*, job_id: uuid.UUID | str, task_id: str = "") -> Claim:
 
 
 def _attempts_message(attempts: int) -> str:
-    return f"Processing was interrupted {attempts} times (the worker stopped); giving up."
+    started = "once" if attempts == 1 else f"{attempts} times"
+    return f"Processing was interrupted (the worker stopped) after being started {started}; giving up."
 
 
 class _ProgressReporter:
@@ -603,6 +604,11 @@ def video_job_fail(*, job_id: uuid.UUID | str, error: str, token: str = "") -> b
         logger.info("Video job %s failed: %s", job_id, error)
         _record_metric(status="failed")
     return bool(failed)
+
+
+def video_job_is_owned(*, job_id: uuid.UUID | str, token: str) -> bool:
+    """Whether the run holding `token` still owns the job (not cancelled, deleted or taken over)."""
+    return VideoJob.objects.filter(id=job_id, status=Status.PROCESSING, claim_token=token).exists()
 
 
 def video_job_release(*, job_id: uuid.UUID | str, token: str) -> bool:

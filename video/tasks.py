@@ -51,6 +51,11 @@ def process_video_job(self, job_id: str) -> str:
         services.video_job_fail(job_id=job_id, token=claim.token, error=services.failure_message(exc))
         return "failed"
     except Exception as exc:
+        if not services.video_job_is_owned(job_id=job_id, token=claim.token):
+            # Deleted or cancelled under the running ffmpeg (its output folder can vanish before
+            # the next progress checkpoint): that is a stop, not a failure.
+            logger.info("Video job %s stopped: cancelled, deleted or taken over (%s)", job_id, exc)
+            return "cancelled"
         if not isinstance(exc, services.media.MediaError):
             logger.exception("Video job %s failed", job_id)
         services.video_job_fail(job_id=job_id, token=claim.token, error=services.failure_message(exc))

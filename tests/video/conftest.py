@@ -124,8 +124,10 @@ def eager(settings) -> Iterator[None]:
     """Tasks run in the calling process (CELERY_TASK_ALWAYS_EAGER)."""
     from config.celery import app
 
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    # Read first: Celery loads its configuration from the Django settings lazily, and loading it
+    # after the change below would make "eager" the value to restore.
     previous = app.conf.task_always_eager
+    settings.CELERY_TASK_ALWAYS_EAGER = True
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
@@ -264,9 +266,10 @@ def _point_app_at(broker_url: str) -> str:
     from config.celery import app
 
     previous = app.conf.broker_url
-    if app._pool is not None:
-        app._pool.force_close_all()
-    # The same reset Celery does after a fork: pools made for the old URL are dropped.
+    if broker_url == previous:
+        return previous
+    # The same reset Celery does after a fork: pools made for the old URL are dropped (not
+    # closed: kombu keeps them in a registry by URL, and a closed one would be handed out again).
     app._pool = None
     if "amqp" in app.__dict__:
         app.amqp._producer_pool = None
@@ -300,12 +303,13 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory) 
 @pytest.fixture
 def worker(celery_worker_process: WorkerProcess, transactional_db, settings) -> WorkerProcess:
     """The module's worker, with this test's files in the worker's MEDIA_ROOT."""
+    from config.celery import app
+
+    assert not app.conf.task_always_eager, "tasks must go to the worker, not run in the test process"
     settings.MEDIA_ROOT = celery_worker_process.media_root
     if django_settings.REDIS_URL:
         # The suite's cache shares the Redis database and is flushed around every test, which
         # also drops kombu's routing table; declare the queue again so publishing finds it.
-        from config.celery import app
-
         with app.connection_for_write() as conn:
             app.amqp.queues[app.conf.task_default_queue].bind(conn.default_channel).declare()
     if celery_worker_process.proc is None or celery_worker_process.proc.poll() is not None:

@@ -231,7 +231,7 @@ def test_attempts_are_bounded(client_a, clips, settings, user):
     assert claim.job is None
     job.refresh_from_db()
     assert job.status == "failed"
-    assert "interrupted 3 times" in job.error
+    assert job.error.endswith("after being started 3 times; giving up.")
     assert used_units(user) == 0
 
 
@@ -330,7 +330,7 @@ def test_reaper_fails_a_job_out_of_attempts_and_refunds(client_a, clips, setting
     assert report.failed == [str(job.id)]
     job.refresh_from_db()
     assert job.status == "failed"
-    assert job.error == "Processing was interrupted 3 times (the worker stopped); giving up."
+    assert job.error == "Processing was interrupted (the worker stopped) after being started 3 times; giving up."
     assert used_units(user) == 0
 
 

@@ -1,0 +1,183 @@
+"""The pipeline through a real Celery worker process (Redis broker when the suite has REDIS_URL,
+else the embedded SQLAlchemy broker): success, failure with refund, cancellation while
+processing, and a worker killed mid-job (SIGKILL) whose job still ends cleanly."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from PIL import Image
+
+from quotas.models import QuotaAccount, Reservation
+from tests.video.conftest import media_files, upload, wait_for, wait_terminal
+from tests.video.media_fixtures import frame_index_of, write_garbage
+from video import media, services
+from video.models import VideoFrame, VideoJob
+
+# A job that takes several seconds: 40 s of 720p, a frame every 0.1 s (300 frames).
+SLOW = {"frameInterval": "0.1", "maxFrames": "300"}
+
+
+def used_units(user) -> int:
+    return QuotaAccount.objects.get(user=user).used
+
+
+def job_files(media_root: Path, job: VideoJob) -> list[str]:
+    return [name for name in media_files(media_root) if str(job.id) in name]
+
+
+def wait_mid_job(job_id, *, min_progress: int = 10) -> VideoJob:
+    """Wait until the worker is well into the job: claimed and writing frames."""
+
+    def busy():
+        job = VideoJob.objects.filter(id=job_id).first()
+        assert job is None or job.status not in {"completed", "failed"}, f"job ended early: {job.status}"
+        return job if job is not None and job.status == "processing" and job.progress >= min_progress else None
+
+    return wait_for(busy, timeout=90, interval=0.02, what="the worker to be mid-job")
+
+
+def test_upload_is_processed_by_the_worker(worker, client_a, clips, user):
+    response = upload(client_a, clips["index"], frameInterval="1")
+    assert response.status_code == 202, response.content
+    assert response.json()["data"]["status"] == "uploaded"
+
+    job = wait_terminal(response.json()["data"]["id"])
+
+    assert job.status == "completed", f"{job.error}\n{worker.log()}"
+    assert job.progress == 100
+    assert job.task_id  # the delivery that claimed it
+    frames = list(job.frames.order_by("index"))
+    assert [(f.index, f.timestamp) for f in frames] == [(i, float(i)) for i in range(6)]
+    for frame in frames:
+        with Image.open(worker.media_root / frame.path) as image:
+            assert frame_index_of(image) == frame.index * 25
+    with Image.open(worker.media_root / job.thumbnail_path) as image:
+        assert image.size == (320, 240)
+    assert Reservation.objects.get(pk=job.reservation_id).status == "settled"
+    assert used_units(user) == 5
+    details = client_a.get(f"/api/video/jobs/{job.id}").json()["data"]
+    assert details["frameCount"] == 6
+    assert client_a.get(f"/api/video/jobs/{job.id}/frames/5").status_code == 200
+
+
+def test_a_job_that_cannot_be_processed_fails_in_the_worker_and_is_refunded(worker, clips, user):
+    # The job is stored and queued in one transaction; the file is broken before it commits, so
+    # the worker (which only sees committed data) meets a video that passed the upload probe but
+    # is garbage by the time it is processed.
+    info = media.probe(clips["short"])
+    with transaction.atomic():
+        job, _ = services.video_job_create(
+            user=user,
+            upload=SimpleUploadedFile("clip.mp4", clips["short"].read_bytes()),
+            info=info,
+            options=services.UploadOptions(),
+        )
+        write_garbage(worker.media_root / job.video_path, size=20_000)
+
+    job = wait_terminal(job.id)
+
+    assert job.status == "failed", worker.log()
+    assert "not a readable video" in job.error
+    assert job.frames.count() == 0
+    assert used_units(user) == 0
+    assert Reservation.objects.get(pk=job.reservation_id).status == "refunded"
+    assert job_files(worker.media_root, job) == [job.video_path]
+
+
+def test_deleting_a_job_while_the_worker_processes_it(worker, client_a, clips, user):
+    response = upload(client_a, clips["slow"], **SLOW)
+    assert response.status_code == 202, response.content
+    job_id = response.json()["data"]["id"]
+    job = wait_mid_job(job_id)
+    seen = [job.progress]
+    # Progress moves while the worker runs (throttled writes, never backwards).
+    wait_for(
+        lambda: seen.append(VideoJob.objects.get(id=job_id).progress) or seen[-1] > seen[0],
+        timeout=60,
+        interval=0.05,
+        what="progress to move",
+    )
+    assert seen == sorted(seen)
+    assert 0 < seen[-1] < 100
+
+    deleted = client_a.delete(f"/api/video/jobs/{job_id}")
+
+    assert deleted.status_code == 200
+    assert not VideoJob.objects.filter(id=job_id).exists()
+    # The worker stops at its next checkpoint and removes what it had written.
+    wait_for(lambda: "stopped: cancelled" in worker.log(), timeout=60, what="the worker to stop the job")
+    wait_for(
+        lambda: not [name for name in media_files(worker.media_root) if job_id in name],
+        timeout=30,
+        what="the job's files to be gone",
+    )
+    assert VideoFrame.objects.filter(job_id=job_id).count() == 0
+    assert used_units(user) == 0
+
+
+def _kill_mid_job(worker, client_a, clips) -> str:
+    response = upload(client_a, clips["slow"], **SLOW)
+    assert response.status_code == 202, response.content
+    job_id = response.json()["data"]["id"]
+    wait_mid_job(job_id)
+    worker.kill()
+    job = VideoJob.objects.get(id=job_id)
+    assert job.status == "processing"
+    assert job.attempts == 1
+    return job_id
+
+
+def test_a_job_whose_worker_is_killed_is_finished_by_the_next_worker(worker, client_a, clips, user):
+    job_id = _kill_mid_job(worker, client_a, clips)
+    time.sleep(1.5)  # older than the next worker's visibility timeout, so Redis gives it back
+
+    # The next worker presumes a processing job silent for 3 s lost: Redis re-delivers the
+    # unacknowledged task, and the reaper (beat, every second) re-queues the job in any case.
+    worker.start(
+        WITH_BEAT="1",
+        VIDEO_HEARTBEAT_STALE_SECONDS="3",
+        VIDEO_REAPER_INTERVAL_SECONDS="1",
+        CELERY_VISIBILITY_TIMEOUT="1",
+    )
+    try:
+        job = wait_terminal(job_id, timeout=120)
+
+        assert job.status == "completed", f"{job.error}\n{worker.log()}"
+        assert job.attempts == 2
+        frames = list(job.frames.order_by("index"))
+        assert [f.index for f in frames] == list(range(300))
+        assert len({f.path for f in frames}) == 300
+        # Only the finishing run's files remain: one frames folder, one thumbnail, the video.
+        runs = {Path(f.path).parent for f in frames}
+        assert len(runs) == 1
+        expected = sorted([job.video_path, job.thumbnail_path, *(f.path for f in frames)])
+        assert job_files(worker.media_root, job) == expected
+        assert used_units(user) == 5
+    finally:
+        worker.stop()  # the next test gets a worker with the default settings
+
+
+def test_a_job_whose_worker_is_killed_fails_cleanly_when_out_of_attempts(worker, client_a, clips, user):
+    job_id = _kill_mid_job(worker, client_a, clips)
+
+    worker.start(
+        WITH_BEAT="1",
+        VIDEO_HEARTBEAT_STALE_SECONDS="3",
+        VIDEO_REAPER_INTERVAL_SECONDS="1",
+        CELERY_VISIBILITY_TIMEOUT="1",
+        VIDEO_MAX_ATTEMPTS="1",
+    )
+    try:
+        job = wait_terminal(job_id, timeout=60)
+
+        assert job.status == "failed", worker.log()
+        assert job.error == "Processing was interrupted (the worker stopped) after being started once; giving up."
+        assert used_units(user) == 0
+        assert Reservation.objects.get(pk=job.reservation_id).status == "refunded"
+        assert job.frames.count() == 0
+    finally:
+        worker.stop()
