@@ -37,7 +37,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import Storage, default_storage
+from django.core.files.storage import FileSystemStorage, Storage, default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -86,9 +86,15 @@ def _storage() -> Storage:
 
 
 def _local_path(name: str) -> str | None:
-    """The file's path on this machine, or None for storages without local paths (S3)."""
+    """The file's path on this machine, or None for storages without local files (S3, memory).
+
+    Only FileSystemStorage (and subclasses) count: other backends may implement `path()` for
+    names that are not files on this disk."""
+    storage = _storage()
+    if not isinstance(storage, FileSystemStorage):  # a LazyObject reports its target's class
+        return None
     try:
-        return _storage().path(name)
+        return storage.path(name)
     except NotImplementedError:
         return None
 
