@@ -40,10 +40,8 @@ def video_frame_get(*, user, job_id: uuid.UUID | str, index: int) -> VideoFrame:
         if not VideoJob.objects.filter(user=user, id=job_id).exists():
             raise NotFound("Video job not found.")
         count = VideoFrame.objects.filter(job_id=job_id).count()
-        raise NotFound(
-            f"Frame {index} does not exist; this job has {count} frames (indexes 0 to {max(count - 1, 0)}).",
-            code="frame_not_found",
-        )
+        has = f"{count} frames (indexes 0 to {count - 1})" if count else "no frames"
+        raise NotFound(f"Frame {index} does not exist; this job has {has}.", code="frame_not_found")
     return frame
 
 

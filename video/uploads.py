@@ -100,8 +100,6 @@ def drain(request: HttpRequest) -> None:
     is still sending, and the client then never sees the answer; the development server would
     even read the remainder into memory in one piece.
     """
-    if getattr(request, "_read_started", False) and not hasattr(request, "_stream"):
-        return
     while request.read(DRAIN_CHUNK_BYTES):
         pass
 

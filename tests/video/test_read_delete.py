@@ -439,3 +439,31 @@ def test_the_job_is_deleted_with_the_service_too(done, settings, django_capture_
         services.video_job_delete(job=done)
 
     assert media_files(settings.MEDIA_ROOT) == []
+
+
+def test_frames_of_a_job_without_frames(client_a, process, clips):
+    job = process(clips["short"], extractFrames=False)
+
+    response = client_a.get(f"/api/video/jobs/{job.id}/frames/0")
+
+    assert response.status_code == 404
+    assert response.json()["message"] == "Frame 0 does not exist; this job has no frames."
+
+
+def test_an_asset_the_worker_cannot_make_fails_with_the_reason(
+    client_a, done, settings, django_capture_on_commit_callbacks
+):
+    from tests.video.media_fixtures import write_garbage
+
+    write_garbage(Path(settings.MEDIA_ROOT) / done.video_path, size=30_000)
+    url = f"/api/video/jobs/{done.id}/preview.gif"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client_a.get(url).status_code == 202
+
+    response = client_a.get(url)
+    assert response.status_code == 409
+    body = response.json()
+    assert body["code"] == "asset_failed"
+    assert body["message"].startswith("The preview gif could not be made: The file is not a readable video")
+    assert VideoAsset.objects.get(job=done).status == "failed"

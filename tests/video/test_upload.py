@@ -383,3 +383,20 @@ def test_unsafe_file_names_are_cleaned(client_a, clips, tmp_path, user):
     job = VideoJob.objects.get()
     assert job.filename == "my clip (final)!.mp4"
     assert job.video_path == f"videos/{user.pk}/{job.id}/my_clip_final.mp4"
+
+
+def test_a_broker_outage_at_upload_leaves_the_job_for_the_reaper(
+    client_a, clips, settings, django_capture_on_commit_callbacks
+):
+    from tests.video.conftest import _point_app_at
+
+    previous = _point_app_at("redis://127.0.0.1:1/0")  # nothing listens there
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = upload(client_a, clips["short"])
+    finally:
+        _point_app_at(previous)
+
+    assert response.status_code == 202
+    job = VideoJob.objects.get()
+    assert job.status == "uploaded"  # not queued: the reaper sends it once the broker is back
