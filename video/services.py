@@ -647,9 +647,9 @@ def video_jobs_reap(*, now=None) -> ReapReport:
 
     - `processing` with a stale heartbeat: its worker died. Re-queued while it has attempts
       left, otherwise failed (and refunded).
-    - `uploaded`/`queued` untouched for the stale window: its task was lost (broker outage at
-      upload, a broker without redelivery); sent again. A duplicate is harmless: only one
-      delivery can claim the job.
+    - `uploaded` untouched for the stale window, or `queued` for five of them: its task was lost
+      (broker outage at upload, a worker killed on a broker without redelivery); sent again. A
+      duplicate is harmless: only one delivery can claim the job.
     """
     now = now or timezone.now()
     stale_before = now - timedelta(seconds=settings.VIDEO_HEARTBEAT_STALE_SECONDS)
@@ -668,7 +668,12 @@ def video_jobs_reap(*, now=None) -> ReapReport:
             if requeued:
                 transaction.on_commit(lambda job_id=job.id: video_job_enqueue(job_id=job_id))
                 report.requeued.append(str(job.id))
-    waiting = VideoJob.objects.filter(status__in=[Status.UPLOADED, Status.QUEUED], updated_at__lt=stale_before)
+    # A queued job may just be waiting behind others, so it is resent only after a longer wait
+    # (and then once per such wait): duplicates are harmless but need not pile up in the queue.
+    queued_before = now - timedelta(seconds=5 * settings.VIDEO_HEARTBEAT_STALE_SECONDS)
+    waiting = VideoJob.objects.filter(
+        Q(status=Status.UPLOADED, updated_at__lt=stale_before) | Q(status=Status.QUEUED, updated_at__lt=queued_before)
+    )
     for job in waiting.only("id", "attempts"):
         if job.attempts >= settings.VIDEO_MAX_ATTEMPTS:
             if video_job_fail(job_id=job.id, error=_attempts_message(job.attempts)):

@@ -356,3 +356,14 @@ def test_reaper_resends_a_job_whose_task_was_lost(
     assert report.resent == [str(job.id)]
     job.refresh_from_db()
     assert job.status == "completed", job.error
+
+
+def test_reaper_gives_a_queued_job_longer_before_resending_it(client_a, clips, settings, eager):
+    job = _stored_job(client_a, clips["short"])
+    waited = timezone.now() - timedelta(seconds=2 * settings.VIDEO_HEARTBEAT_STALE_SECONDS)
+    VideoJob.objects.filter(pk=job.pk).update(status="queued", updated_at=waited)
+
+    assert services.video_jobs_reap().resent == []
+
+    VideoJob.objects.filter(pk=job.pk).update(updated_at=waited - timedelta(seconds=10 * 3600))
+    assert services.video_jobs_reap().resent == [str(job.id)]
