@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -353,7 +353,7 @@ class Claim:
     reason: str = ""
 
 
-def _stale_before() -> timedelta:
+def _stale_before() -> datetime:
     return timezone.now() - timedelta(seconds=settings.VIDEO_HEARTBEAT_STALE_SECONDS)
 
 
