@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
@@ -150,9 +151,7 @@ def quota_reset_run(
     if emails:
         wanted = {email.strip().lower() for email in emails}
         accounts = accounts.filter(user__email__in=wanted)
-        from accounts.models import User
-
-        known = set(User.objects.filter(email__in=wanted).values_list("email", flat=True))
+        known = set(get_user_model().objects.filter(email__in=wanted).values_list("email", flat=True))
         found = set(accounts.values_list("user__email", flat=True))
         run.unknown_emails = sorted(wanted - known)
         # Users who never spent anything have no account yet: nothing to reset, they start a

@@ -22,6 +22,11 @@ class RateClock:
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
+    def start_window(self, identity: str, seconds: int) -> None:
+        """Move to the first second of a fresh `seconds` window of `identity` (e.g. "ip:10.0.0.1"),
+        so the test has the whole window before that counter rolls over."""
+        self.now = float(django_ratelimit.core._get_window(identity, seconds) + 1)
+
 
 @pytest.fixture
 def rate_clock(monkeypatch) -> RateClock:
