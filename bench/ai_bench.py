@@ -290,7 +290,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chat-requests", type=int, default=200)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "ai_numbers.md"))
+    parser.add_argument("--out", default="", help="also write the table to this file")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.bench_settings")
 
@@ -329,7 +329,8 @@ def main() -> None:
     ]
     text = "\n".join(lines) + "\n"
     print(text)
-    Path(args.out).write_text(text)
+    if args.out:
+        Path(args.out).write_text(text)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ compute bound for batches (one SGEMM). Its speed therefore depends on the BLAS n
 (OpenBLAS here), its thread count (``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``, threadpoolctl), the kernel
 OpenBLAS picks for the CPU (``OPENBLAS_CORETYPE`` can force a slower one), the memory bandwidth of the
 machine and whatever else runs on it; the page cache also matters for the first search after a cold
-``mmap``. Measured numbers are in ``bench/embeddings_numbers.md`` (``bench/embeddings_bench.py``). hnswlib
+``mmap``. Measured numbers are in ``bench/README.md`` (``bench/embeddings_bench.py``). hnswlib
 queries use ``HnswParams.query_threads`` threads and builds ``HnswParams.build_threads``.
 
 Several web processes on one host each start their own BLAS threads, which then compete for the same cores: on

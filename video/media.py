@@ -22,7 +22,7 @@ that frame. ffmpeg's plain ``fps=1`` filter rounds timestamps to the *nearest* o
 exactly the definition above. ``start_time=0`` makes tick 0 exist even when the first video frame is
 a little after 0 (it is then the first frame, as with any later tick before the video starts).
 
-Two engines, one contract (numbers: bench/video_numbers.md, from bench/video_bench.py)
+Two engines, one contract (numbers: bench/README.md, from bench/video_bench.py)
 -----------------------------------------------------------------------------------------
 Decoding is nearly all of the cost (1080p H.264 decodes at ~300 frames/s per core here; a JPEG costs
 ~7 ms), and the two ways to decode run at the same speed: PyAV (bundling FFmpeg 8 libraries) and the
