@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -27,6 +27,29 @@ from config.api.envelope import ok
 from config.api.pagination import paginate
 from quotas import ratelimit
 
+_USER_EXAMPLE = {
+    "id": 1,
+    "email": "user@example.com",
+    "name": "John Doe",
+    "provider": "local",
+    "avatar": None,
+    "quota": {"limit": 100, "used": 25, "resetDate": "2026-12-01T00:00:00Z"},
+    "isActive": True,
+    "createdAt": "2026-11-01T00:00:00Z",
+    "lastLogin": "2026-11-25T08:00:00Z",
+}
+_AUTH_RESULT_EXAMPLE = OpenApiExample(
+    "Signed in",
+    response_only=True,
+    value={
+        "user": _USER_EXAMPLE,
+        "accessToken": "eyJhbGciOiJIUzI1NiIs...",
+        "refreshToken": "eyJhbGciOiJIUzI1NiIs...",
+        "sessionId": "6f1c2a4e-2b1d-4c6e-9a55-3f0e8d7b1c20",
+        "expiresIn": 900,
+    },
+)
+
 
 def _device(request: Request) -> services.DeviceInfo:
     return services.DeviceInfo(
@@ -50,7 +73,19 @@ class RegisterView(APIView):
     authentication_classes: list = []
     rate_category = ratelimit.AUTH
 
-    @extend_schema(tags=["auth"], request=RegisterSerializer, responses={201: AuthResultSerializer})
+    @extend_schema(
+        tags=["auth"],
+        request=RegisterSerializer,
+        responses={201: AuthResultSerializer},
+        examples=[
+            OpenApiExample(
+                "Register",
+                request_only=True,
+                value={"email": "user@example.com", "password": "securePassword123", "name": "John Doe"},
+            ),
+            _AUTH_RESULT_EXAMPLE,
+        ],
+    )
     def post(self, request: Request) -> Response:
         body = RegisterSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -63,7 +98,17 @@ class LoginView(APIView):
     authentication_classes: list = []
     rate_category = ratelimit.AUTH
 
-    @extend_schema(tags=["auth"], request=LoginSerializer, responses={200: AuthResultSerializer})
+    @extend_schema(
+        tags=["auth"],
+        request=LoginSerializer,
+        responses={200: AuthResultSerializer},
+        examples=[
+            OpenApiExample(
+                "Login", request_only=True, value={"email": "user@example.com", "password": "securePassword123"}
+            ),
+            _AUTH_RESULT_EXAMPLE,
+        ],
+    )
     def post(self, request: Request) -> Response:
         body = LoginSerializer(data=request.data)
         body.is_valid(raise_exception=True)
