@@ -19,12 +19,10 @@ sides. The database is a fresh SQLite file unless DATABASE_URL is set.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 PY = sys.executable
+
+from bench.auth_bench import free_port, request  # noqa: E402  (needs ROOT on sys.path)
 
 WORDS = [
     "the",
@@ -171,22 +171,8 @@ def bench_speech(rounds: int) -> dict[str, float]:
 # --- Chat endpoint over the SDK ----------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def http_json(port: int, method: str, path: str, body: dict | None = None, token: str | None = None):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-    response = connection.getresponse()
-    data = response.read()
-    connection.close()
-    return response.status, data
+    return request(port, method, path, body, token, timeout=30)
 
 
 def bench_chat(rounds: int, requests: int) -> dict[str, float]:
