@@ -87,6 +87,7 @@ class AIJob(models.Model):
     reservation_id = models.UUIDField(null=True, blank=True, help_text="Quota reservation paying for this job.")
     # Only for queued transcriptions: the upload waiting for the worker, deleted once processed.
     input_file = models.FileField(upload_to="ai/pending/", blank=True, max_length=255)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker has claimed this queued job.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -20,7 +20,7 @@ import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -61,8 +61,6 @@ ACCEPTED_AUDIO_FORMATS = {"wav": "wav", "mp3": "mp3", "m4a": "m4a", "mp4": "m4a"
 ACCEPTED_IMAGE_FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
 DEFAULT_VISION_PROMPT = "Describe this image in detail."
 STREAM_KEEPALIVE_SECONDS = 15.0
-# A queued transcription still "processing" after this long lost its worker.
-STALE_PROCESSING_SECONDS = 30 * 60
 # EXIF tags worth telling about a photo (never its GPS position).
 _EXIF_TAGS = {271: "cameraMake", 272: "cameraModel", 306: "dateTime"}
 _EXIF_SUB_TAGS = {36867: "dateTaken"}
@@ -153,7 +151,8 @@ def _job_succeed(
     job.status = AIJob.Status.COMPLETED
     job.output = output
     job.tokens_used = max(int(tokens), 0)
-    job.units_charged = settled.units
+    # A job given up for lost (and refunded) that finishes after all is delivered, free.
+    job.units_charged = settled.units if settled.status == Reservation.Status.SETTLED else 0
     job.processing_time_ms = elapsed_ms
     job.completed_at = timezone.now()
     job.error = ""
@@ -602,12 +601,15 @@ def transcription_job_process(*, job_id: str, keep_on: tuple[type[BaseException]
     the upload in place and propagate; any other error fails the job and refunds it."""
     now = timezone.now()
     # A job left processing by a worker that died is claimable again once it is stale (the broker
-    # redelivers the task: acks_late with reject_on_worker_lost).
-    stale = Q(status=AIJob.Status.PROCESSING, started_at__lt=now - timedelta(seconds=STALE_PROCESSING_SECONDS))
+    # redelivers the task: acks_late), while it has attempts left: an upload that kills its
+    # worker every time must not loop forever.
+    stale = Q(
+        status=AIJob.Status.PROCESSING, started_at__lt=_stale_before(now), attempts__lt=settings.AI_JOB_MAX_ATTEMPTS
+    )
     claimed = (
         AIJob.objects.filter(Q(status=AIJob.Status.PENDING) | stale, id=job_id)
         .exclude(input_file="")
-        .update(status=AIJob.Status.PROCESSING, started_at=now, updated_at=now)
+        .update(status=AIJob.Status.PROCESSING, started_at=now, updated_at=now, attempts=F("attempts") + 1)
     )
     if not claimed:
         return None
@@ -655,6 +657,90 @@ def _pending_file_delete(job: AIJob) -> None:
         default_storage.delete(name)
         AIJob.objects.filter(pk=job.pk).update(input_file="")
         job.input_file.name = ""
+
+
+# --- Jobs nothing will finish ----------------------------------------------------------------
+
+UNFINISHED = (AIJob.Status.PENDING, AIJob.Status.PROCESSING)
+
+
+def _stale_before(now) -> Any:
+    return now - timedelta(seconds=settings.AI_JOB_STALE_SECONDS)
+
+
+def ai_job_abandon(*, job_id: uuid.UUID | str, reason: str) -> bool:
+    """Fail an unfinished job and refund its quota: its web process or worker died, or staff
+    stopped it. Conditional on the status, so a job that finished meanwhile keeps its result;
+    False if there was nothing to stop."""
+    now = timezone.now()
+    with transaction.atomic():
+        stopped = AIJob.objects.filter(id=job_id, status__in=UNFINISHED).update(
+            status=AIJob.Status.FAILED,
+            error=reason,
+            error_code="abandoned",
+            units_charged=0,
+            completed_at=now,
+            updated_at=now,
+        )
+        if not stopped:
+            return False
+        job = AIJob.objects.get(id=job_id)
+        reservation = Reservation.objects.filter(pk=job.reservation_id).first()
+        if reservation is not None:
+            reservation_refund(reservation=reservation)
+    _pending_file_delete(job)
+    _record_metric(job)
+    return True
+
+
+def ai_job_delete(*, job: AIJob) -> None:
+    """Remove a job from the history; an unfinished one is stopped and refunded first."""
+    if job.status in UNFINISHED:
+        ai_job_abandon(job_id=job.id, reason="Deleted by staff.")
+    job.refresh_from_db(fields=["input_file"])
+    _pending_file_delete(job)
+    job.delete()
+
+
+@dataclass
+class AIReapReport:
+    failed: list[str] = field(default_factory=list)
+    requeued: list[str] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)
+
+
+def ai_jobs_reap(*, now=None) -> AIReapReport:
+    """The periodic safety net for jobs nothing will finish.
+
+    - `processing` since before the stale window: whatever ran it died (a web process killed
+      during a stream, a worker killed during a transcription). A queued transcription with
+      attempts left goes back to the queue; anything else is failed and refunded.
+    - `pending` transcriptions untouched for the window: their task may have been lost (a broker
+      outage); sent again. A duplicate is harmless: only one delivery can claim the job.
+    """
+    from ai_services.tasks import transcription_job_run
+
+    now = now or timezone.now()
+    stale_before = _stale_before(now)
+    report = AIReapReport()
+    stale = AIJob.objects.filter(status=AIJob.Status.PROCESSING, started_at__lt=stale_before)
+    for job in stale.only("id", "attempts", "input_file", "started_at"):
+        if job.input_file and job.attempts < settings.AI_JOB_MAX_ATTEMPTS:
+            # Conditional on the start we saw: a worker that claimed it in the meantime keeps it.
+            requeued = AIJob.objects.filter(id=job.id, status=AIJob.Status.PROCESSING, started_at=job.started_at)
+            if requeued.update(status=AIJob.Status.PENDING, updated_at=now):
+                transcription_job_run.delay(str(job.id))
+                report.requeued.append(str(job.id))
+        elif ai_job_abandon(job_id=job.id, reason="The job was interrupted and not charged; please try again."):
+            report.failed.append(str(job.id))
+    waiting = AIJob.objects.filter(status=AIJob.Status.PENDING, updated_at__lt=stale_before).exclude(input_file="")
+    for job_id in waiting.values_list("id", flat=True):
+        AIJob.objects.filter(id=job_id).update(updated_at=now)
+        transcription_job_run.delay(str(job_id))
+        report.resent.append(str(job_id))
+    if report.failed or report.requeued or report.resent:
+        logger.warning("AI reaper: failed %s, requeued %s, resent %s", report.failed, report.requeued, report.resent)
+    return report
 
 
 def ai_files_delete_for_user(*, user) -> None:

@@ -33,3 +33,11 @@ def transcription_job_run(self, job_id: str) -> None:
     except Exception as exc:
         logger.exception("Transcription job %s failed", job_id)
         services.transcription_job_fail(job_id=job_id, error=exc)
+
+
+@shared_task(name="ai_services.reap_stale_jobs")
+def reap_stale_ai_jobs() -> dict[str, list[str]]:
+    from ai_services import services
+
+    report = services.ai_jobs_reap()
+    return {"failed": report.failed, "requeued": report.requeued, "resent": report.resent}

@@ -318,6 +318,16 @@ AI_AUDIO_MAX_BYTES = env.int("AI_AUDIO_MAX_BYTES", default=25 * 1024 * 1024)
 AI_AUDIO_MAX_SECONDS = env.int("AI_AUDIO_MAX_SECONDS", default=10 * 60)
 AI_IMAGE_MAX_BYTES = env.int("AI_IMAGE_MAX_BYTES", default=5 * 1024 * 1024)
 AI_IMAGE_MAX_SIDE = env.int("AI_IMAGE_MAX_SIDE", default=2048)
+# A job still "processing" after this long lost whatever ran it (a worker or a web process killed
+# mid-stream). A queued transcription is claimed again or re-queued, at most AI_JOB_MAX_ATTEMPTS
+# times; anything else is failed and refunded by the reaper, which runs on beat.
+AI_JOB_STALE_SECONDS = env.int("AI_JOB_STALE_SECONDS", default=30 * 60)
+AI_JOB_MAX_ATTEMPTS = env.int("AI_JOB_MAX_ATTEMPTS", default=3)
+AI_REAPER_INTERVAL_SECONDS = env.int("AI_REAPER_INTERVAL_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["ai-reap-stale-jobs"] = {
+    "task": "ai_services.reap_stale_jobs",
+    "schedule": AI_REAPER_INTERVAL_SECONDS,
+}
 # Where the local Whisper model is assembled from its two packages (verified by SHA-256).
 MODEL_CACHE_DIR = env.str("MODEL_CACHE_DIR", default=str(VAR_DIR / "models"))
 
