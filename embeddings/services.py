@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
@@ -294,28 +294,36 @@ def _store(
 # Delete
 
 
-def _delete(*, user, rows) -> int:
-    """Delete the user's rows among `rows` and bump the versions of the spaces they were in."""
-    found = list(rows.filter(user_id=user.pk).values_list("id", "space_id"))
+def embeddings_delete(*, rows: QuerySet[Embedding]) -> int:
+    """Delete `rows` and bump the versions of the spaces they were in, in one transaction. The
+    API scopes `rows` to the caller first; staff tools pass any rows."""
+    found = list(rows.values_list("id", "space_id"))
     if not found:
         return 0
     with transaction.atomic():
         _bump([space_id for _, space_id in found])
-        deleted, _ = Embedding.objects.filter(user_id=user.pk, id__in=[pk for pk, _ in found]).delete()
+        deleted, _ = Embedding.objects.filter(id__in=[pk for pk, _ in found]).delete()
     return deleted
 
 
 def embedding_delete(*, user, embedding_id: int) -> int:
-    return _delete(user=user, rows=Embedding.objects.filter(pk=embedding_id))
+    return embeddings_delete(rows=Embedding.objects.filter(pk=embedding_id, user_id=user.pk))
 
 
 def embedding_bulk_delete(*, user, ids: Sequence[int]) -> int:
     """Delete those of `ids` that belong to `user`; other users' ids are ignored, not revealed."""
-    return _delete(user=user, rows=Embedding.objects.filter(pk__in=list(set(ids))))
+    return embeddings_delete(rows=Embedding.objects.filter(pk__in=list(set(ids)), user_id=user.pk))
 
 
 def document_delete(*, user, document_id: uuid.UUID) -> int:
-    return _delete(user=user, rows=Embedding.objects.filter(document_id=document_id))
+    return embeddings_delete(rows=Embedding.objects.filter(document_id=document_id, user_id=user.pk))
+
+
+def vector_spaces_refresh(*, space_ids: Sequence[int]) -> None:
+    """Make every process reload these spaces from the database (their rows are the source of
+    truth) and rebuild their cache files and indexes: a staff tool for a suspect cache."""
+    with transaction.atomic():
+        _bump(space_ids)
 
 
 # --------------------------------------------------------------------------------------------------------------
