@@ -23,9 +23,10 @@ class DeviceSessionInline(admin.TabularInline):
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ["-date_joined"]
-    list_display = ["email", "name", "provider", "is_active", "is_staff", "date_joined", "last_login"]
+    list_display = ["email", "name", "provider", "quota_used", "is_active", "is_staff", "date_joined", "last_login"]
     list_filter = ["is_active", "is_staff", "provider", "date_joined"]
     search_fields = ["email", "name"]
+    list_select_related = ["quota_account"]
     readonly_fields = ["date_joined", "last_login", "updated_at", "deactivated_at"]
     inlines = [DeviceSessionInline]
     actions = ["revoke_all_sessions"]
@@ -39,6 +40,11 @@ class UserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ("date_joined", "last_login", "updated_at")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "password1", "password2")}),)
+
+    @admin.display(description="quota used", ordering="quota_account__used")
+    def quota_used(self, user: User) -> str:
+        account = getattr(user, "quota_account", None)  # created on first use
+        return f"{account.used} / {account.limit}" if account else "-"
 
     @admin.action(description="Sign out every device of the selected users")
     def revoke_all_sessions(self, request, queryset) -> None:

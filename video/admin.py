@@ -42,7 +42,7 @@ class VideoJobAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     inlines = [VideoFrameInline, VideoAssetInline]
-    actions = ["requeue", "delete_with_files"]
+    actions = ["requeue", "cancel", "delete_with_files"]
     readonly_fields = [f.name for f in VideoJob._meta.fields]
     fieldsets = (
         (None, {"fields": ("id", "user", "filename", "status", "progress", "error")}),
@@ -116,6 +116,12 @@ class VideoJobAdmin(admin.ModelAdmin):
         self.message_user(request, f"Re-queued {done} job(s).", messages.SUCCESS)
         if skipped:
             self.message_user(request, f"Skipped {skipped} job(s) being processed right now.", messages.WARNING)
+
+    @admin.action(description="Cancel selected active jobs (refunds their quota)")
+    def cancel(self, request, queryset) -> None:
+        active = queryset.filter(status__in=VideoJob.ACTIVE_STATUSES).select_related("reservation")
+        cancelled = sum(services.video_job_cancel(job=job) for job in active)
+        self.message_user(request, f"Cancelled {cancelled} job(s).", messages.SUCCESS)
 
     @admin.action(description="Delete selected jobs with their files", permissions=["delete"])
     def delete_with_files(self, request, queryset) -> None:

@@ -126,6 +126,22 @@ def test_requeue_action_skips_a_job_being_processed(staff, client_a, clips):
     assert VideoJob.objects.get(id=job_id).status == "processing"
 
 
+def test_cancel_action_stops_active_jobs_refunds_them_and_skips_finished_ones(staff, done, client_a, clips, user):
+    job_id = upload(client_a, clips["short"]).json()["data"]["id"]
+    used = QuotaAccount.objects.get(user=user).used
+
+    response = staff.post(
+        reverse("admin:video_videojob_changelist"),
+        {"action": "cancel", "_selected_action": [job_id, str(done.pk)]},
+        follow=True,
+    )
+
+    assert "Cancelled 1 job(s)." in response.content.decode()
+    assert VideoJob.objects.get(id=job_id).status == "cancelled"
+    assert VideoJob.objects.get(id=done.pk).status == "completed"
+    assert QuotaAccount.objects.get(user=user).used == used - 5
+
+
 def test_delete_with_files_action(staff, done, settings, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = staff.post(
