@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from allauth.account.models import EmailAddress
+from allauth.socialaccount.admin import SocialAccountAdmin as BaseSocialAccountAdmin
+from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
@@ -86,3 +89,22 @@ def reactivate_accounts(modeladmin, request, queryset) -> None:
 
 
 UserAdmin.actions = [*UserAdmin.actions, reactivate_accounts]
+
+
+# --- Google links ----------------------------------------------------------------------------
+# allauth is used only to verify Google ID tokens: the accepted client ids come from
+# GOOGLE_CLIENT_IDS, and no e-mail address rows or provider tokens are ever written. Their admin
+# pages would invite settings that change nothing, so only the account links are shown.
+admin.site.unregister([SocialApp, SocialToken, EmailAddress])
+admin.site.unregister(SocialAccount)
+
+
+@admin.register(SocialAccount)
+class SocialAccountAdmin(BaseSocialAccountAdmin):
+    list_display = ["user", "provider", "uid", "date_joined", "last_login"]
+    list_filter = ["provider", "date_joined"]
+    list_select_related = ["user"]
+    readonly_fields = ["provider", "uid", "extra_data", "date_joined", "last_login"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # links are made by signing in with Google

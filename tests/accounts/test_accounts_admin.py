@@ -59,3 +59,21 @@ def test_revoke_session_action_signs_out_only_that_device(staff, auth_client, us
     assert phone.get("/api/auth/me").status_code == 401
     assert tablet.get("/api/auth/me").status_code == 200
     assert staff.get(SESSIONS, {"q": user.email, "provider__exact": "local"}).status_code == 200
+
+
+def test_google_links_are_listed_and_unused_allauth_pages_are_gone(staff, make_user):
+    from allauth.socialaccount.models import SocialAccount
+
+    for index in range(3):
+        SocialAccount.objects.create(user=make_user(email=f"g{index}@example.com"), provider="google", uid=str(index))
+    links = reverse("admin:socialaccount_socialaccount_changelist")
+    with CaptureQueriesContext(connection) as few:
+        page = staff.get(links).content.decode()
+    assert all(f"g{index}@example.com" in page for index in range(3))
+    SocialAccount.objects.create(user=make_user(email="g3@example.com"), provider="google", uid="3")
+    with CaptureQueriesContext(connection) as many:
+        assert "g3@example.com" in staff.get(links, {"q": "g3@"}).content.decode()
+    assert len(many) <= len(few)
+    assert staff.get(reverse("admin:socialaccount_socialaccount_add")).status_code == 403
+    for unused in ("socialaccount/socialapp", "socialaccount/socialtoken", "account/emailaddress"):
+        assert staff.get(f"/admin/{unused}/").status_code == 404
