@@ -152,13 +152,16 @@ _EPS = 1e-6
 class MediaError(Exception):
     """A file that cannot be used, or a media operation that failed; str() is fit to show a user.
 
-    ``detail`` keeps the tool output (ffmpeg stderr tail, PyAV message) for logs.
+    ``detail`` keeps the tool output (ffmpeg stderr tail, PyAV message) for logs. ``code`` tells a
+    file we do not take (``unsupported_video_format``, ``no_video_stream``) from one that is broken
+    (``invalid_video``, the default).
     """
 
-    def __init__(self, message: str, *, detail: str | None = None) -> None:
+    def __init__(self, message: str, *, detail: str | None = None, code: str = "invalid_video") -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,11 +447,12 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
         audio = list(container.streams.audio)
         if not streams:
-            raise MediaError("The file has no video stream.")
+            raise MediaError("The file has no video stream.", code="no_video_stream")
         if fmt not in ALLOWED_CONTAINERS:
             raise MediaError(
                 f"Unsupported file format ({container.format.long_name or fmt}); "
-                "upload MP4, MOV, AVI, WMV, MKV or WebM."
+                "upload MP4, MOV, AVI, WMV, MKV or WebM.",
+                code="unsupported_video_format",
             )
         vs = streams[0]
         cc = vs.codec_context

@@ -115,10 +115,9 @@ def _classify(error: media.MediaError) -> InvalidUpload:
     """The probe's refusal as an HTTP error: a format or stream we do not take is 415, a file we
     cannot read (garbage, truncated, empty) is 400. The message names the rule that failed."""
     message = str(error)
-    lowered = message.lower()
-    if lowered.startswith("unsupported file format"):
-        return UnsupportedMediaType(message, code="unsupported_video_format")
-    if "no video stream" in lowered:
+    if error.code == "unsupported_video_format":
+        return UnsupportedMediaType(message, code=error.code)
+    if error.code == "no_video_stream":
         return UnsupportedMediaType(
             f"{message.rstrip('.')}: audio-only files are not accepted; upload a video ({ACCEPTED_FORMATS}).",
             code="no_video_stream",
