@@ -17,10 +17,18 @@ class QuotaAccount(models.Model):
     used = models.PositiveIntegerField(default=0)
     period_start = models.DateTimeField()
     reset_date = models.DateTimeField(db_index=True)
+    # Periods start on this day of the month (on the last day of shorter months), so an account
+    # opened on the 31st resets on Feb 28 and then on Mar 31 again, not on the 28th for ever.
+    cycle_day = models.PositiveSmallIntegerField(default=1)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=models.Q(used__gte=0), name="quota_used_non_negative")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(used__gte=0), name="quota_used_non_negative"),
+            models.CheckConstraint(
+                condition=models.Q(cycle_day__gte=1, cycle_day__lte=31), name="quota_cycle_day_valid"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.used}/{self.limit}"

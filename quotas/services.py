@@ -55,9 +55,11 @@ logger = logging.getLogger(__name__)
 USAGE_FIELDS: dict[str, type] = {"tokens": int, "audio_seconds": float, "characters": int, "processing_ms": int}
 
 
-def add_month(moment: datetime) -> datetime:
+def add_month(moment: datetime, *, day: int | None = None) -> datetime:
+    """The same time a month later, on `day` (default: the same day), or on the last day of a
+    month too short for it."""
     year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
-    day = min(moment.day, calendar.monthrange(year, month)[1])
+    day = min(day or moment.day, calendar.monthrange(year, month)[1])
     return moment.replace(year=year, month=month, day=day)
 
 
@@ -68,25 +70,32 @@ def _iso(moment: datetime) -> str:
 def quota_account_create(*, user) -> QuotaAccount:
     now = timezone.now()
     account, _ = QuotaAccount.objects.get_or_create(
-        user_id=user.pk, defaults={"period_start": now, "reset_date": add_month(now)}
+        user_id=user.pk, defaults={"period_start": now, "reset_date": add_month(now), "cycle_day": now.day}
     )
     return account
 
 
-def _next_period(account: QuotaAccount, now: datetime, *, force: bool) -> tuple[datetime, datetime]:
-    """(period start, reset date) of the period a reset at `now` starts.
+@dataclass(frozen=True)
+class Period:
+    start: datetime
+    reset_date: datetime
+    cycle_day: int
 
-    A due account keeps its monthly rhythm: the reset date moves on by whole months and the new
-    period starts at the last boundary passed, even if the reset runs days late (beat was down).
-    A forced reset of an account that is not due starts a full month from now."""
+
+def _next_period(account: QuotaAccount, now: datetime, *, force: bool) -> Period:
+    """The period a reset at `now` starts.
+
+    A due account keeps its monthly rhythm: the reset date moves on by whole months (on its cycle
+    day) and the new period starts at the last boundary passed, even if the reset runs days late
+    (beat was down). A forced reset of an account that is not due starts a full month from now."""
     if account.reset_date <= now:
         start, next_reset = account.reset_date, account.reset_date
         while next_reset <= now:
-            start, next_reset = next_reset, add_month(next_reset)
-        return start, next_reset
+            start, next_reset = next_reset, add_month(next_reset, day=account.cycle_day)
+        return Period(start, next_reset, account.cycle_day)
     if not force:
-        return account.period_start, account.reset_date
-    return now, add_month(now)
+        return Period(account.period_start, account.reset_date, account.cycle_day)
+    return Period(now, add_month(now), now.day)
 
 
 def _reset_rows(account: QuotaAccount, *, force: bool, now: datetime) -> int:
@@ -95,9 +104,15 @@ def _reset_rows(account: QuotaAccount, *, force: bool, now: datetime) -> int:
     running at the same time reset a period exactly once."""
     if not force and account.reset_date > now:
         return 0
-    period_start, reset_date = _next_period(account, now, force=force)
+    period = _next_period(account, now, force=force)
     rows = QuotaAccount.objects.filter(pk=account.pk, reset_date=account.reset_date)
-    changed = rows.update(used=0, period_start=period_start, reset_date=reset_date, updated_at=now)
+    changed = rows.update(
+        used=0,
+        period_start=period.start,
+        reset_date=period.reset_date,
+        cycle_day=period.cycle_day,
+        updated_at=now,
+    )
     if changed:
         quota_account_changed(user_id=account.user_id)
     return changed
@@ -160,7 +175,7 @@ def quota_reset_run(
     elif not everyone:
         accounts = accounts.filter(reset_date__lte=now)
     for account in accounts.iterator(chunk_size=500):
-        period_start, reset_date = _next_period(account, now, force=force)
+        period = _next_period(account, now, force=force)
         applied = False if dry_run else bool(_reset_rows(account, force=force, now=now))
         run.items.append(
             ResetItem(
@@ -168,8 +183,8 @@ def quota_reset_run(
                 used=account.used,
                 limit=account.limit,
                 old_reset_date=account.reset_date,
-                new_period_start=period_start,
-                new_reset_date=reset_date,
+                new_period_start=period.start,
+                new_reset_date=period.reset_date,
                 applied=applied,
             )
         )

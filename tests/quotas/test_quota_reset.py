@@ -29,7 +29,7 @@ def accounts(make_user):
         quota_account_get(user=user)
         quota_reserve(user=user, service=Service.VIDEO, units=5)
         QuotaAccount.objects.filter(user=user).update(
-            reset_date=now + reset_in, period_start=now + reset_in - timedelta(days=30)
+            reset_date=now + reset_in, period_start=now + reset_in - timedelta(days=30), cycle_day=(now + reset_in).day
         )
         made[name] = user
     return made

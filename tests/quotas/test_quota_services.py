@@ -186,7 +186,9 @@ def test_a_reset_between_read_and_charge_charges_the_new_period(user):
 def test_lazy_reset_on_access_keeps_the_monthly_rhythm(user):
     quota_reserve(user=user, service=Service.VIDEO, units=5)
     boundary = datetime(2026, 1, 31, 9, 0, tzinfo=UTC)
-    QuotaAccount.objects.filter(user=user).update(period_start=boundary - timedelta(days=31), reset_date=boundary)
+    QuotaAccount.objects.filter(user=user).update(
+        period_start=boundary - timedelta(days=31), reset_date=boundary, cycle_day=31
+    )
     quota_account_forget(user=user)
     now = timezone.now()
     summary = quota_summary(user=user)
@@ -195,8 +197,30 @@ def test_lazy_reset_on_access_keeps_the_monthly_rhythm(user):
     # moved on by whole months from the old reset date: same time of day, and the period starts
     # at the last boundary passed, not at the moment of the lazy reset
     assert (summary["reset_date"].hour, summary["reset_date"].minute) == (9, 0)
-    assert summary["reset_date"] == add_month(summary["period_start"])
+    assert summary["reset_date"] == add_month(summary["period_start"], day=31)
     assert summary["period_start"].day in (28, 29, 30, 31)
+    assert summary["reset_date"].day in (28, 29, 30, 31)
+
+
+def test_periods_return_to_the_cycle_day_after_a_short_month(user):
+    quota_reserve(user=user, service=Service.CHAT, units=1)
+    opened = datetime(2026, 1, 31, 9, 0, tzinfo=UTC)
+    QuotaAccount.objects.filter(user=user).update(period_start=opened, reset_date=add_month(opened), cycle_day=31)
+    resets = []
+    for _ in range(4):
+        account = account_of(user)
+        resets.append(account.reset_date.date().isoformat())
+        quota_reset(account=account, only_if_due=True, now=account.reset_date)
+    assert resets == ["2026-02-28", "2026-03-31", "2026-04-30", "2026-05-31"]
+
+
+def test_a_forced_reset_moves_the_cycle_day(user):
+    quota_reserve(user=user, service=Service.CHAT, units=1)
+    account = quota_reset(account=account_of(user), now=datetime(2026, 3, 30, 12, 0, tzinfo=UTC))
+    assert (account.cycle_day, account.period_start.day) == (30, 30)
+    assert account.reset_date.date().isoformat() == "2026-04-30"
+    account = quota_reset(account=account, only_if_due=True, now=account.reset_date)
+    assert account.reset_date.date().isoformat() == "2026-05-30"
 
 
 def test_reset_only_if_due_leaves_an_account_in_its_period(user):
@@ -224,6 +248,11 @@ def test_summary_warns_from_80_percent(user):
 )
 def test_add_month(moment, expected):
     assert add_month(moment) == expected
+
+
+def test_add_month_on_a_cycle_day():
+    assert add_month(datetime(2026, 2, 28, tzinfo=UTC), day=31) == datetime(2026, 3, 31, tzinfo=UTC)
+    assert add_month(datetime(2026, 3, 31, tzinfo=UTC), day=31) == datetime(2026, 4, 30, tzinfo=UTC)
 
 
 def test_invalid_arguments_are_programming_errors(user):
