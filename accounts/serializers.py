@@ -85,3 +85,15 @@ class DeviceSessionSerializer(serializers.ModelSerializer):
 
     def get_current(self, session: DeviceSession) -> bool:
         return str(session.id) == str(self.context.get("current_session_id"))
+
+
+class RevokedSerializer(serializers.Serializer):
+    """The answer of `/api/auth/logout-all` (schema only)."""
+
+    revoked = serializers.IntegerField(help_text="How many sessions were signed out.")
+
+
+class RevokedSessionsSerializer(serializers.Serializer):
+    """The answer of a password change or a deactivation (schema only)."""
+
+    revoked_sessions = serializers.IntegerField(help_text="How many sessions were signed out.")

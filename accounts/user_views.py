@@ -7,16 +7,17 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import openapi_examples as examples
 from accounts import profile_services
 from accounts.avatars import avatar_content_type, avatar_etag
 from accounts.models import User
-from accounts.serializers import UserSerializer
+from accounts.serializers import RevokedSessionsSerializer, UserSerializer
 from accounts.user_serializers import AvatarUploadSerializer, PasswordConfirmSerializer, ProfileUpdateSerializer
 from config.api.envelope import ok
 from config.api.exceptions import InvalidInput, NotFound, UploadTooLarge
@@ -32,18 +33,28 @@ def _user_out(request: Request, user: User) -> dict:
 
 
 class ProfileView(APIView):
-    @extend_schema(tags=["user"], responses={200: UserSerializer})
+    @extend_schema(tags=["user"], responses={200: UserSerializer}, examples=[examples.PROFILE])
     def get(self, request: Request) -> Response:
         return ok(_user_out(request, request.user))
 
-    @extend_schema(tags=["user"], request=ProfileUpdateSerializer, responses={200: UserSerializer})
+    @extend_schema(
+        tags=["user"],
+        request=ProfileUpdateSerializer,
+        responses={200: UserSerializer},
+        examples=[examples.PROFILE_UPDATE_REQUEST, examples.PROFILE_UPDATED],
+    )
     def put(self, request: Request) -> Response:
         body = ProfileUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         user = profile_services.profile_update(user=request.user, **body.validated_data)
         return ok(_user_out(request, user), message="Profile updated")
 
-    @extend_schema(tags=["user"], request=ProfileUpdateSerializer, responses={200: UserSerializer})
+    @extend_schema(
+        tags=["user"],
+        request=ProfileUpdateSerializer,
+        responses={200: UserSerializer},
+        examples=[examples.PROFILE_UPDATE_REQUEST, examples.PROFILE_UPDATED],
+    )
     def patch(self, request: Request) -> Response:
         return self.put(request)
 
@@ -106,7 +117,8 @@ class AvatarView(APIView):
     @extend_schema(
         tags=["user"],
         request={"multipart/form-data": AvatarUploadSerializer},
-        responses={200: UserSerializer, 413: OpenApiResponse(description="Over 5 MB or too many pixels")},
+        responses={200: UserSerializer, 413: examples.AVATAR_TOO_LARGE, 415: examples.AVATAR_UNSUPPORTED},
+        examples=[examples.AVATAR_REQUEST, examples.AVATAR_UPDATED],
     )
     def post(self, request: Request) -> Response:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -121,7 +133,7 @@ class AvatarView(APIView):
         user = profile_services.avatar_update(user=request.user, upload=body.validated_data["avatar"])
         return ok(_user_out(request, user), message="Avatar updated")
 
-    @extend_schema(tags=["user"], responses={200: UserSerializer})
+    @extend_schema(tags=["user"], responses={200: UserSerializer}, examples=[examples.AVATAR_REMOVED])
     def delete(self, request: Request) -> Response:
         user = profile_services.avatar_remove(user=request.user)
         return ok(_user_out(request, user), message="Avatar removed")
@@ -135,7 +147,12 @@ class DeactivateView(APIView):
     # A password check: limited like sign-in, so a stolen token cannot guess the password.
     rate_category = ratelimit.AUTH
 
-    @extend_schema(tags=["user"], request=PasswordConfirmSerializer, responses={200: None})
+    @extend_schema(
+        tags=["user"],
+        request=PasswordConfirmSerializer,
+        responses={200: RevokedSessionsSerializer},
+        examples=[examples.PASSWORD_CONFIRM_REQUEST, examples.DEACTIVATED],
+    )
     def post(self, request: Request) -> Response:
         body = PasswordConfirmSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -146,7 +163,13 @@ class DeactivateView(APIView):
 class AccountView(APIView):
     rate_category = ratelimit.AUTH
 
-    @extend_schema(tags=["user"], request=PasswordConfirmSerializer, responses={200: None})
+    # OpenAPI tools drop the body of a DELETE, so the description names it.
+    @extend_schema(
+        tags=["user"],
+        description='Send the password as the JSON body: `{"password": "..."}`.',
+        request=PasswordConfirmSerializer,
+        responses={200: examples.ACCOUNT_DELETED},
+    )
     def delete(self, request: Request) -> Response:
         body = PasswordConfirmSerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import openapi_examples as examples
 from accounts import services
 from accounts.devices import client_ip, device_name_from_request
 from accounts.models import DeviceSession
@@ -20,35 +21,14 @@ from accounts.serializers import (
     LoginSerializer,
     RefreshSerializer,
     RegisterSerializer,
+    RevokedSerializer,
+    RevokedSessionsSerializer,
     TokenPairSerializer,
     UserSerializer,
 )
 from config.api.envelope import ok
 from config.api.pagination import paginate
 from quotas import ratelimit
-
-_USER_EXAMPLE = {
-    "id": 1,
-    "email": "user@example.com",
-    "name": "John Doe",
-    "provider": "local",
-    "avatar": None,
-    "quota": {"limit": 100, "used": 25, "resetDate": "2026-12-01T00:00:00Z"},
-    "isActive": True,
-    "createdAt": "2026-11-01T00:00:00Z",
-    "lastLogin": "2026-11-25T08:00:00Z",
-}
-_AUTH_RESULT_EXAMPLE = OpenApiExample(
-    "Signed in",
-    response_only=True,
-    value={
-        "user": _USER_EXAMPLE,
-        "accessToken": "eyJhbGciOiJIUzI1NiIs...",
-        "refreshToken": "eyJhbGciOiJIUzI1NiIs...",
-        "sessionId": "6f1c2a4e-2b1d-4c6e-9a55-3f0e8d7b1c20",
-        "expiresIn": 900,
-    },
-)
 
 
 def _device(request: Request) -> services.DeviceInfo:
@@ -77,14 +57,7 @@ class RegisterView(APIView):
         tags=["auth"],
         request=RegisterSerializer,
         responses={201: AuthResultSerializer},
-        examples=[
-            OpenApiExample(
-                "Register",
-                request_only=True,
-                value={"email": "user@example.com", "password": "securePassword123", "name": "John Doe"},
-            ),
-            _AUTH_RESULT_EXAMPLE,
-        ],
+        examples=[examples.REGISTER_REQUEST, examples.REGISTERED],
     )
     def post(self, request: Request) -> Response:
         body = RegisterSerializer(data=request.data)
@@ -102,12 +75,7 @@ class LoginView(APIView):
         tags=["auth"],
         request=LoginSerializer,
         responses={200: AuthResultSerializer},
-        examples=[
-            OpenApiExample(
-                "Login", request_only=True, value={"email": "user@example.com", "password": "securePassword123"}
-            ),
-            _AUTH_RESULT_EXAMPLE,
-        ],
+        examples=[examples.LOGIN_REQUEST, examples.SIGNED_IN],
     )
     def post(self, request: Request) -> Response:
         body = LoginSerializer(data=request.data)
@@ -123,7 +91,12 @@ class GoogleSignInView(APIView):
     authentication_classes: list = []
     rate_category = ratelimit.AUTH
 
-    @extend_schema(tags=["auth"], request=GoogleSignInSerializer, responses={200: AuthResultSerializer})
+    @extend_schema(
+        tags=["auth"],
+        request=GoogleSignInSerializer,
+        responses={200: AuthResultSerializer},
+        examples=[examples.GOOGLE_REQUEST, examples.SIGNED_IN],
+    )
     def post(self, request: Request) -> Response:
         body = GoogleSignInSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -135,7 +108,12 @@ class RefreshView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(tags=["auth"], request=RefreshSerializer, responses={200: TokenPairSerializer})
+    @extend_schema(
+        tags=["auth"],
+        request=RefreshSerializer,
+        responses={200: TokenPairSerializer},
+        examples=[examples.REFRESH_REQUEST, examples.REFRESHED],
+    )
     def post(self, request: Request) -> Response:
         body = RefreshSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -147,7 +125,12 @@ class LogoutView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(tags=["auth"], request=RefreshSerializer, responses={200: None})
+    @extend_schema(
+        tags=["auth"],
+        request=RefreshSerializer,
+        responses={200: examples.LOGGED_OUT},
+        examples=[examples.REFRESH_REQUEST],
+    )
     def post(self, request: Request) -> Response:
         body = RefreshSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -156,20 +139,22 @@ class LogoutView(APIView):
 
 
 class MeView(APIView):
-    @extend_schema(tags=["auth"], responses={200: UserSerializer})
+    @extend_schema(tags=["auth"], responses={200: UserSerializer}, examples=[examples.ME])
     def get(self, request: Request) -> Response:
         return ok(UserSerializer(request.user, context={"request": request}).data)
 
 
 class LogoutAllView(APIView):
-    @extend_schema(tags=["auth"], request=None, responses={200: None})
+    @extend_schema(
+        tags=["auth"], request=None, responses={200: RevokedSerializer}, examples=[examples.LOGGED_OUT_EVERYWHERE]
+    )
     def post(self, request: Request) -> Response:
         count = services.sessions_revoke_all(user=request.user)
         return ok({"revoked": count}, message="Logged out from all devices")
 
 
 class SessionListView(APIView):
-    @extend_schema(tags=["auth"], responses={200: DeviceSessionSerializer(many=True)})
+    @extend_schema(tags=["auth"], responses={200: DeviceSessionSerializer(many=True)}, examples=[examples.SESSIONS])
     def get(self, request: Request) -> Response:
         sessions = DeviceSession.objects.filter(user=request.user, revoked_at__isnull=True).order_by("-last_used_at")
         return paginate(
@@ -181,7 +166,7 @@ class SessionListView(APIView):
 
 
 class SessionDetailView(APIView):
-    @extend_schema(tags=["auth"], responses={200: None})
+    @extend_schema(tags=["auth"], responses={200: examples.SESSION_REVOKED})
     def delete(self, request: Request, session_id) -> Response:
         services.session_revoke(user=request.user, session_id=session_id)
         return ok(None, message="Session revoked")
@@ -190,7 +175,12 @@ class SessionDetailView(APIView):
 class ChangePasswordView(APIView):
     rate_category = ratelimit.AUTH
 
-    @extend_schema(tags=["auth"], request=ChangePasswordSerializer, responses={200: None})
+    @extend_schema(
+        tags=["auth"],
+        request=ChangePasswordSerializer,
+        responses={200: RevokedSessionsSerializer},
+        examples=[examples.CHANGE_PASSWORD_REQUEST, examples.PASSWORD_CHANGED],
+    )
     def post(self, request: Request) -> Response:
         body = ChangePasswordSerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -141,3 +141,59 @@ class AIJobSerializer(serializers.ModelSerializer):
             "completed_at",
         ]
         read_only_fields = fields
+
+
+class UsageSerializer(serializers.Serializer):
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+
+
+class ChatResultSerializer(serializers.Serializer):
+    """The answer of `POST /api/ai/chat`, also the `done` event of a stream (schema only)."""
+
+    conversation_id = serializers.UUIDField()
+    message = MessageSerializer()
+    model = serializers.CharField()
+    usage = UsageSerializer()
+    job_id = serializers.UUIDField()
+
+
+class TranscriptSegmentSerializer(serializers.Serializer):
+    start = serializers.FloatField()
+    end = serializers.FloatField()
+    text = serializers.CharField()
+
+
+class TranscriptionSerializer(serializers.Serializer):
+    """The answer of a synchronous `POST /api/ai/speech-to-text` (schema only)."""
+
+    text = serializers.CharField()
+    language = serializers.CharField()
+    duration = serializers.FloatField(help_text="Seconds.")
+    segments = TranscriptSegmentSerializer(many=True)
+    job_id = serializers.UUIDField()
+
+
+class QueuedJobSerializer(AIJobSerializer):
+    """A queued job as `POST /api/ai/speech-to-text` with `async` answers it (schema only)."""
+
+    # A plain string: the job's status choices used by a second component would give the
+    # schema's AIJob status enum a hash for a name.
+    status = serializers.CharField(help_text="Always `pending` here.")
+    job_id = serializers.UUIDField(source="id", help_text="The same as `id`: poll `/api/ai/jobs/{jobId}`.")
+
+    class Meta(AIJobSerializer.Meta):
+        fields = [*AIJobSerializer.Meta.fields, "job_id"]
+        read_only_fields = fields
+
+
+class ImageAnalysisSerializer(serializers.Serializer):
+    """The answer of `POST /api/ai/analyze-image` (schema only)."""
+
+    analysis = serializers.CharField()
+    model = serializers.CharField()
+    usage = UsageSerializer()
+    job_id = serializers.UUIDField()
+    text = serializers.CharField(required=False, help_text="The local engine only: the text read in the image.")
+    facts = serializers.DictField(required=False, help_text="The local engine only: what it measured.")

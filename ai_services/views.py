@@ -15,17 +15,22 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ai_services import openapi_examples as examples
 from ai_services import selectors, services
 from ai_services.serializers import (
     AIJobSerializer,
     AnalyzeImageSerializer,
     ChatInputSerializer,
+    ChatResultSerializer,
     ConversationListSerializer,
     ConversationSerializer,
     ConversationUpdateSerializer,
+    ImageAnalysisSerializer,
     MessageSerializer,
+    QueuedJobSerializer,
     SpeechToTextSerializer,
     TextToSpeechSerializer,
+    TranscriptionSerializer,
 )
 from config.api.envelope import ok
 from config.api.pagination import PagePagination, paginate
@@ -56,12 +61,13 @@ class ChatView(APIView):
         request=ChatInputSerializer,
         responses={
             200: OpenApiResponse(
-                description="`{conversationId, message {id, role, content, createdAt}, model, usage, jobId}`; with "
-                "`stream: true` or `Accept: text/event-stream`, Server-Sent Events: `start`, `delta` "
-                "(`{content}`), then `done` (the same object) or `error`."
+                ChatResultSerializer,
+                description="With `stream: true` or `Accept: text/event-stream`, Server-Sent Events instead: "
+                "`start`, `delta` (`{content}`), then `done` (this same object) or `error`.",
             ),
-            503: OpenApiResponse(description="No chat provider configured, or the provider is unavailable."),
+            **examples.AI_ERRORS,
         },
+        examples=[examples.CHAT_REQUEST, examples.CHAT_FOLLOW_UP_REQUEST, examples.CHAT_ANSWER],
     )
     def post(self, request: Request):
         body = ChatInputSerializer(data=request.data)
@@ -86,7 +92,9 @@ class ChatView(APIView):
 
 
 class ConversationListView(APIView):
-    @extend_schema(tags=["ai"], responses={200: ConversationListSerializer(many=True)})
+    @extend_schema(
+        tags=["ai"], responses={200: ConversationListSerializer(many=True)}, examples=[examples.CONVERSATIONS]
+    )
     def get(self, request: Request) -> Response:
         return paginate(
             request=request,
@@ -103,6 +111,7 @@ class ConversationDetailView(APIView):
             OpenApiParameter("limit", OpenApiTypes.INT, description="Messages per page (1-100, default 20)."),
         ],
         responses={200: ConversationSerializer},
+        examples=[examples.CONVERSATION],
     )
     def get(self, request: Request, conversation_id) -> Response:
         conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
@@ -111,7 +120,12 @@ class ConversationDetailView(APIView):
         data = {**ConversationSerializer(conversation).data, "messages": MessageSerializer(page, many=True).data}
         return ok(data, meta=paginator.get_meta())
 
-    @extend_schema(tags=["ai"], request=ConversationUpdateSerializer, responses={200: ConversationSerializer})
+    @extend_schema(
+        tags=["ai"],
+        request=ConversationUpdateSerializer,
+        responses={200: ConversationSerializer},
+        examples=[examples.CONVERSATION_UPDATE_REQUEST, examples.CONVERSATION_UPDATED],
+    )
     def patch(self, request: Request, conversation_id) -> Response:
         conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
         body = ConversationUpdateSerializer(data=request.data)
@@ -119,7 +133,7 @@ class ConversationDetailView(APIView):
         conversation = services.conversation_update(conversation=conversation, title=body.validated_data["title"])
         return ok(ConversationSerializer(conversation).data, message="Conversation updated")
 
-    @extend_schema(tags=["ai"], request=None, responses={200: None})
+    @extend_schema(tags=["ai"], request=None, responses={200: examples.CONVERSATION_DELETED})
     def delete(self, request: Request, conversation_id) -> Response:
         conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
         services.conversation_delete(conversation=conversation)
@@ -134,9 +148,17 @@ class SpeechToTextView(APIView):
         tags=["ai"],
         request={"multipart/form-data": SpeechToTextSerializer},
         responses={
-            200: OpenApiResponse(description="`{text, language, duration, segments, jobId}`"),
-            202: AIJobSerializer,
+            200: TranscriptionSerializer,
+            202: OpenApiResponse(QueuedJobSerializer, description="With `async`: poll `/api/ai/jobs/{jobId}`."),
+            **examples.AUDIO_ERRORS,
+            **examples.AI_ERRORS,
         },
+        examples=[
+            examples.TRANSCRIBE_REQUEST,
+            examples.TRANSCRIBE_ASYNC_REQUEST,
+            examples.TRANSCRIBED,
+            examples.TRANSCRIPTION_QUEUED,
+        ],
     )
     def post(self, request: Request) -> Response:
         body = SpeechToTextSerializer(data=request.data)
@@ -164,7 +186,11 @@ class TextToSpeechView(APIView):
     @extend_schema(
         tags=["ai"],
         request=TextToSpeechSerializer,
-        responses={(200, "audio/mpeg"): OpenApiResponse(OpenApiTypes.BINARY, description="The speech audio.")},
+        responses={
+            (200, "audio/mpeg"): OpenApiResponse(OpenApiTypes.BINARY, description="The speech audio."),
+            **examples.AI_ERRORS,
+        },
+        examples=[examples.SPEAK_REQUEST, examples.SPEAK_OPTIONS_REQUEST],
     )
     def post(self, request: Request) -> HttpResponse:
         body = TextToSpeechSerializer(data=request.data)
@@ -189,7 +215,8 @@ class AnalyzeImageView(APIView):
     @extend_schema(
         tags=["ai"],
         request={"multipart/form-data": AnalyzeImageSerializer},
-        responses={200: OpenApiResponse(description="`{analysis, model, usage, jobId}` (+ `text`, `facts` locally)")},
+        responses={200: ImageAnalysisSerializer, **examples.IMAGE_ERRORS, **examples.AI_ERRORS},
+        examples=[examples.ANALYZE_IMAGE_REQUEST, examples.IMAGE_ANALYZED],
     )
     def post(self, request: Request) -> Response:
         body = AnalyzeImageSerializer(data=request.data)
@@ -220,6 +247,7 @@ class JobListView(APIView):
             OpenApiParameter("status", OpenApiTypes.STR, enum=["pending", "processing", "completed", "failed"]),
         ],
         responses={200: AIJobSerializer(many=True)},
+        examples=[examples.JOBS],
     )
     def get(self, request: Request) -> Response:
         jobs = selectors.job_list(
@@ -231,6 +259,6 @@ class JobListView(APIView):
 
 
 class JobDetailView(APIView):
-    @extend_schema(tags=["ai"], responses={200: AIJobSerializer})
+    @extend_schema(tags=["ai"], responses={200: AIJobSerializer}, examples=[examples.JOB])
     def get(self, request: Request, job_id) -> Response:
         return ok(AIJobSerializer(selectors.job_get(user=request.user, job_id=job_id)).data)

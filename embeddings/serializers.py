@@ -198,3 +198,9 @@ class EmbeddingStatsSerializer(serializers.Serializer):
 
 class DeletedSerializer(serializers.Serializer):
     deleted = serializers.IntegerField()
+
+
+class DocumentDeletedSerializer(DeletedSerializer):
+    """The answer of `DELETE /api/embeddings/documents/{id}` (schema only)."""
+
+    document_id = serializers.UUIDField()

@@ -13,9 +13,11 @@ from rest_framework.views import APIView
 from config.api.envelope import ok
 from config.api.exceptions import InvalidInput, NotFound
 from config.api.pagination import paginate
+from embeddings import openapi_examples as examples
 from embeddings import selectors, services
 from embeddings.serializers import (
     DeletedSerializer,
+    DocumentDeletedSerializer,
     EmbeddingBulkDeleteInputSerializer,
     EmbeddingCreatedSerializer,
     EmbeddingCreateInputSerializer,
@@ -39,7 +41,12 @@ def _valid(serializer_class, data) -> dict:
 class EmbeddingCreateView(APIView):
     rate_category = ratelimit.AI
 
-    @extend_schema(tags=TAGS, request=EmbeddingCreateInputSerializer, responses={201: EmbeddingCreatedSerializer})
+    @extend_schema(
+        tags=TAGS,
+        request=EmbeddingCreateInputSerializer,
+        responses={201: EmbeddingCreatedSerializer, **examples.ERRORS},
+        examples=[examples.CREATE_REQUEST, examples.CREATED],
+    )
     def post(self, request: Request) -> Response:
         data = _valid(EmbeddingCreateInputSerializer, request.data)
         created = services.embedding_create(user=request.user, **data)
@@ -53,7 +60,12 @@ class EmbeddingCreateView(APIView):
 class EmbeddingSearchView(APIView):
     rate_category = ratelimit.AI
 
-    @extend_schema(tags=TAGS, request=EmbeddingSearchInputSerializer, responses={200: SearchOutcomeSerializer})
+    @extend_schema(
+        tags=TAGS,
+        request=EmbeddingSearchInputSerializer,
+        responses={200: SearchOutcomeSerializer, **examples.ERRORS},
+        examples=[examples.SEARCH_REQUEST, examples.SEARCH_FILTERED_REQUEST, examples.FOUND],
+    )
     def post(self, request: Request) -> Response:
         data = _valid(EmbeddingSearchInputSerializer, request.data)
         outcome = services.embedding_search(
@@ -74,6 +86,7 @@ class EmbeddingListView(APIView):
         tags=TAGS,
         parameters=[OpenApiParameter("documentId", str, description="Only the chunks of this document, in order.")],
         responses={200: EmbeddingSerializer(many=True)},
+        examples=[examples.EMBEDDINGS],
     )
     def get(self, request: Request) -> Response:
         raw = request.query_params.get("documentId") or request.query_params.get("document_id")
@@ -92,7 +105,7 @@ class EmbeddingListView(APIView):
 class EmbeddingStatsView(APIView):
     rate_category = ratelimit.GENERAL
 
-    @extend_schema(tags=TAGS, responses={200: EmbeddingStatsSerializer})
+    @extend_schema(tags=TAGS, responses={200: EmbeddingStatsSerializer}, examples=[examples.STATS])
     def get(self, request: Request) -> Response:
         return ok(EmbeddingStatsSerializer(selectors.embedding_stats(user=request.user)).data)
 
@@ -100,12 +113,12 @@ class EmbeddingStatsView(APIView):
 class EmbeddingDetailView(APIView):
     rate_category = ratelimit.GENERAL
 
-    @extend_schema(tags=TAGS, responses={200: EmbeddingDetailSerializer})
+    @extend_schema(tags=TAGS, responses={200: EmbeddingDetailSerializer}, examples=[examples.EMBEDDING])
     def get(self, request: Request, embedding_id: int) -> Response:
         embedding = selectors.embedding_get(user=request.user, embedding_id=embedding_id)
         return ok(EmbeddingDetailSerializer(embedding).data)
 
-    @extend_schema(tags=TAGS, responses={200: DeletedSerializer})
+    @extend_schema(tags=TAGS, responses={200: DeletedSerializer}, examples=[examples.EMBEDDING_DELETED])
     def delete(self, request: Request, embedding_id: int) -> Response:
         selectors.embedding_get(user=request.user, embedding_id=embedding_id)  # another user's id: 404
         deleted = services.embedding_delete(user=request.user, embedding_id=embedding_id)
@@ -115,7 +128,12 @@ class EmbeddingDetailView(APIView):
 class EmbeddingBulkDeleteView(APIView):
     rate_category = ratelimit.GENERAL
 
-    @extend_schema(tags=TAGS, request=EmbeddingBulkDeleteInputSerializer, responses={200: DeletedSerializer})
+    @extend_schema(
+        tags=TAGS,
+        request=EmbeddingBulkDeleteInputSerializer,
+        responses={200: DeletedSerializer},
+        examples=[examples.BULK_DELETE_REQUEST, examples.BULK_DELETED],
+    )
     def post(self, request: Request) -> Response:
         data = _valid(EmbeddingBulkDeleteInputSerializer, request.data)
         deleted = services.embedding_bulk_delete(user=request.user, ids=data["ids"])
@@ -125,7 +143,7 @@ class EmbeddingBulkDeleteView(APIView):
 class DocumentView(APIView):
     rate_category = ratelimit.GENERAL
 
-    @extend_schema(tags=TAGS, responses={200: DeletedSerializer})
+    @extend_schema(tags=TAGS, responses={200: DocumentDeletedSerializer}, examples=[examples.DOCUMENT_DELETED])
     def delete(self, request: Request, document_id: uuid.UUID) -> Response:
         deleted = services.document_delete(user=request.user, document_id=document_id)
         if not deleted:

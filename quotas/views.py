@@ -8,17 +8,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api.envelope import ok
+from quotas import openapi_examples as examples
 from quotas.selectors import quota_summary, usage_stats
 from quotas.serializers import QuotaSerializer, UsageStatsSerializer
 
 
 class QuotaView(APIView):
-    @extend_schema(tags=["user"], responses={200: QuotaSerializer})
+    @extend_schema(tags=["user"], responses={200: QuotaSerializer}, examples=[examples.QUOTA])
     def get(self, request: Request) -> Response:
         return ok(QuotaSerializer(quota_summary(user=request.user)).data)
 
 
 class UsageStatsView(APIView):
-    @extend_schema(tags=["user"], responses={200: UsageStatsSerializer})
+    @extend_schema(tags=["user"], responses={200: UsageStatsSerializer}, examples=[examples.USAGE_STATS])
     def get(self, request: Request) -> Response:
         return ok(UsageStatsSerializer(usage_stats(user=request.user)).data)

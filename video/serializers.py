@@ -157,3 +157,34 @@ class VideoJobSerializer(serializers.ModelSerializer):
 class AssetPendingSerializer(serializers.Serializer):
     status = serializers.CharField()
     retry_after = serializers.IntegerField()
+
+
+class VideoJobDeletedSerializer(serializers.Serializer):
+    """The answer of `DELETE /api/video/jobs/{id}` (schema only)."""
+
+    id = serializers.UUIDField()
+
+
+class StoryboardTileSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    time = serializers.FloatField(help_text="Seconds into the video.")
+    x = serializers.IntegerField()
+    y = serializers.IntegerField()
+    w = serializers.IntegerField()
+    h = serializers.IntegerField()
+
+
+class StoryboardSerializer(serializers.Serializer):
+    """The storyboard's tile map (`format=json`, schema only): where each moment is in the sprite."""
+
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    columns = serializers.IntegerField()
+    rows = serializers.IntegerField()
+    interval = serializers.FloatField(help_text="Seconds between tiles.")
+    duration = serializers.FloatField()
+    tile_width = serializers.IntegerField()
+    tile_height = serializers.IntegerField()
+    tiles = StoryboardTileSerializer(many=True)
+    sprite_url = serializers.URLField()
+    status = serializers.CharField()

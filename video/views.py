@@ -20,11 +20,14 @@ from config.api.pagination import paginate
 from config.api.parsers import CamelCaseMultiPartParser
 from quotas import ratelimit
 from video import media, selectors, services, uploads
+from video import openapi_examples as examples
 from video.models import VideoAsset
 from video.serializers import (
     AssetPendingSerializer,
     StoryboardQuerySerializer,
+    StoryboardSerializer,
     ThumbnailQuerySerializer,
+    VideoJobDeletedSerializer,
     VideoJobSerializer,
     VideoUploadSchemaSerializer,
     VideoUploadSerializer,
@@ -88,7 +91,8 @@ class VideoUploadView(APIView):
                 description="A retried upload with the same key returns the first job.",
             )
         ],
-        responses={202: VideoJobSerializer, 400: None, 413: None, 415: None, 429: None},
+        responses={202: VideoJobSerializer, **examples.UPLOAD_ERRORS},
+        examples=[examples.UPLOAD_REQUEST, examples.UPLOADED, examples.UPLOAD_REPLAYED],
     )
     def post(self, request: Request) -> Response:
         key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
@@ -139,6 +143,7 @@ class VideoJobListView(APIView):
             OpenApiParameter("limit", OpenApiTypes.INT),
         ],
         responses={200: VideoJobSerializer(many=True)},
+        examples=[examples.JOBS],
     )
     def get(self, request: Request) -> Response:
         jobs = selectors.video_job_list(user=request.user, status=request.query_params.get("status") or None)
@@ -146,12 +151,12 @@ class VideoJobListView(APIView):
 
 
 class VideoJobDetailView(APIView):
-    @extend_schema(tags=["video"], responses={200: VideoJobSerializer, 404: None})
+    @extend_schema(tags=["video"], responses={200: VideoJobSerializer}, examples=[examples.JOB])
     def get(self, request: Request, job_id) -> Response:
         job = selectors.video_job_get(user=request.user, job_id=job_id, with_frames=True)
         return ok(_job_data(request, job))
 
-    @extend_schema(tags=["video"], responses={200: None, 404: None})
+    @extend_schema(tags=["video"], responses={200: VideoJobDeletedSerializer}, examples=[examples.JOB_DELETED])
     def delete(self, request: Request, job_id) -> Response:
         job = selectors.video_job_get(user=request.user, job_id=job_id)
         services.video_job_delete(job=job)
@@ -200,11 +205,18 @@ class VideoStoryboardView(APIView):
         tags=["video"],
         parameters=[StoryboardQuerySerializer],
         responses={
-            200: OpenApiResponse(description="The tile map (JSON), the sprite (format=jpg) or WebVTT (format=vtt)"),
-            202: AssetPendingSerializer,
+            (200, "application/json"): OpenApiResponse(
+                StoryboardSerializer,
+                description="The tile map (`format=json`, the default), the sprite (`format=jpg`) or WebVTT "
+                "thumbnails (`format=vtt`).",
+            ),
+            (200, "image/jpeg"): OpenApiTypes.BINARY,
+            (200, "text/vtt"): OpenApiTypes.STR,
+            (202, "application/json"): AssetPendingSerializer,
             404: None,
             409: None,
         },
+        examples=[examples.STORYBOARD, examples.STORYBOARD_PENDING],
     )
     def get(self, request: Request, job_id) -> HttpResponse:
         query = StoryboardQuerySerializer(data=request.query_params)
@@ -232,7 +244,13 @@ class VideoPreviewView(APIView):
 
     @extend_schema(
         tags=["video"],
-        responses={(200, "image/gif"): OpenApiTypes.BINARY, 202: AssetPendingSerializer, 404: None, 409: None},
+        responses={
+            (200, "image/gif"): OpenApiTypes.BINARY,
+            (202, "application/json"): AssetPendingSerializer,
+            404: None,
+            409: None,
+        },
+        examples=[examples.PREVIEW_PENDING],
     )
     def get(self, request: Request, job_id) -> HttpResponse:
         job = selectors.video_job_get(user=request.user, job_id=job_id)

@@ -1,10 +1,18 @@
-"""OpenAPI post-processing: the schema shows the camelCase keys that go over the wire."""
+"""OpenAPI post-processing: the schema shows the camelCase keys and the envelopes that go over the wire.
+
+Every 2xx JSON body is wrapped in the success envelope, schema and examples alike: an example
+is written as the `data` part only (see `config.api.examples`), and here becomes the whole body
+the view sends, `{success, message, data, meta}`, with `meta.pagination` for paged answers.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from config.api.casing import OPAQUE_KEYS, to_camel
+from config.api.examples import RATE_LIMITED
+from config.api.pagination import DEFAULT_LIMIT, PagePagination
 
 ERROR_ENVELOPE = {
     "type": "object",
@@ -21,6 +29,13 @@ _ERROR_RESPONSES = {
     "401": "Missing, expired or revoked token.",
     "404": "Not found, or not yours.",
     "429": "Rate limit or quota exceeded; see `Retry-After`.",
+}
+# Every endpoint is rate limited, so the 429 added below can always show a real refusal.
+_ERROR_EXAMPLES = {"429": {"RateLimited": {"summary": RATE_LIMITED.name, "value": RATE_LIMITED.value}}}
+_PAGINATION = {
+    "type": "object",
+    "properties": {key: {"type": "integer"} for key in ("page", "limit", "total", "pages")},
+    "required": ["page", "limit", "total", "pages"],
 }
 
 
@@ -44,32 +59,76 @@ def camelize_schema(result: dict[str, Any], generator, request, public) -> dict[
                 for media_type, body in (response.get("content") or {}).items():
                     _camelize_object(body.get("schema", {}))
                     if status.startswith("2") and media_type == "application/json":
-                        body["schema"] = _success_envelope(body.get("schema"))
+                        _wrap_success(operation, body)
             if operation.get("security") is not None or operation.get("requestBody"):
                 for status, description in _ERROR_RESPONSES.items():
-                    responses.setdefault(
-                        status,
-                        {
-                            "description": description,
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
-                        },
-                    )
+                    content: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}
+                    if status in _ERROR_EXAMPLES:
+                        content["examples"] = _ERROR_EXAMPLES[status]
+                    responses.setdefault(status, {"description": description, "content": {"application/json": content}})
     return result
 
 
-def _success_envelope(schema: dict[str, Any] | None) -> dict[str, Any]:
+def _wrap_success(operation: dict[str, Any], body: dict[str, Any]) -> None:
+    schema = body.get("schema")
     if schema and "success" in schema.get("properties", {}):
-        return schema  # already an envelope (paginated lists)
+        return  # already an envelope
+    paginated = _is_paginated(operation, schema)
+    if paginated:
+        _add_pagination_parameters(operation)
+    body["schema"] = _success_envelope(schema, paginated=paginated)
+    for example in (body.get("examples") or {}).values():
+        if "value" in example:
+            example["value"] = _example_envelope(example, paginated=paginated)
+
+
+def _is_paginated(operation: dict[str, Any], schema: dict[str, Any] | None) -> bool:
+    """Lists always come in pages (`config.api.pagination.paginate`); a detail with a paged list
+    inside (a conversation's messages) says so with its `page` parameter."""
+    if schema and schema.get("type") == "array":
+        return True
+    return any(p.get("in") == "query" and p.get("name") == "page" for p in operation.get("parameters", []))
+
+
+def _add_pagination_parameters(operation: dict[str, Any]) -> None:
+    parameters = operation.setdefault("parameters", [])
+    present = {(p.get("in"), p.get("name")) for p in parameters}
+    for parameter in PagePagination().get_schema_operation_parameters(None):
+        if ("query", parameter["name"]) not in present:
+            parameters.append(parameter)
+
+
+def _success_envelope(schema: dict[str, Any] | None, *, paginated: bool) -> dict[str, Any]:
+    meta: dict[str, Any] = {"type": "object"}
+    if paginated:
+        meta = {"type": "object", "properties": {"pagination": _PAGINATION}, "required": ["pagination"]}
     return {
         "type": "object",
         "properties": {
             "success": {"type": "boolean", "example": True},
             "message": {"type": "string", "example": "Operation completed successfully"},
             "data": schema or {"type": "object", "nullable": True},
-            "meta": {"type": "object"},
+            "meta": meta,
         },
-        "required": ["success", "message", "data"],
+        "required": ["success", "message", "data", "meta"],
     }
+
+
+def _example_envelope(example: dict[str, Any], *, paginated: bool) -> dict[str, Any]:
+    """The body the view sends for this example's `data` (see `config.api.envelope.ok` and
+    `config.api.pagination.PagePagination.get_meta`)."""
+    data = example["value"]
+    meta: dict[str, Any] = {}
+    if paginated:
+        # One page holding the example's items: the list itself, or the paged list in a detail.
+        if isinstance(data, list):
+            items = data
+        else:
+            items = next((value for value in (data or {}).values() if isinstance(value, list)), [])
+        total = len(items)
+        pages = math.ceil(total / DEFAULT_LIMIT)
+        meta = {"pagination": {"page": 1, "limit": DEFAULT_LIMIT, "total": total, "pages": pages}}
+    return {"success": True, "message": example.get("summary", "OK"), "data": data, "meta": meta}
 
 
 def _camelize_object(schema: Any) -> None:
