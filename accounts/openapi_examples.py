@@ -117,6 +117,9 @@ AVATAR_UNSUPPORTED = error_response(
 )
 
 PASSWORD_CONFIRM_REQUEST = request_example("Confirm with the password", {"password": PASSWORD})
+GOOGLE_CONFIRM_REQUEST = request_example(
+    "Confirm with a fresh Google sign-in", {"googleIdToken": "eyJhbGciOiJSUzI1NiIsImtpZCI6..."}
+)
 DEACTIVATED = success_example(
     "Deactivated", {"revokedSessions": 2}, message="Account deactivated; every device was signed out"
 )

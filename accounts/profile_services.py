@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
+from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -72,22 +74,48 @@ def avatar_remove(*, user: User) -> User:
     return user
 
 
-def _password_confirm(user: User, password: str) -> None:
+# A Google ID token confirms an account change only if the user signed in with Google this
+# recently: a token copied from an old sign-in (they live an hour) is not enough.
+GOOGLE_CONFIRM_MAX_AGE_SECONDS = 10 * 60
+
+
+def identity_confirm(*, user: User, password: str | None = None, google_id_token: str | None = None) -> None:
+    """Prove the person holding the access token is the account owner before a destructive
+    change: the password, or, for an account that signs in with Google, a fresh Google ID token
+    of the linked Google account."""
+    if google_id_token:
+        _google_confirm(user, google_id_token)
+        return
     if not user.has_usable_password():
         raise InvalidInput(
-            "This account signs in with Google and has no password to confirm with.",
+            "This account signs in with Google: confirm with a fresh Google ID token (googleIdToken).",
             code="password_not_set",
-            errors={"password": ["No password is set for this account."]},
+            errors={"password": ["No password is set for this account; send googleIdToken instead."]},
         )
-    if not user.check_password(password):
+    if not user.check_password(password or ""):
         raise InvalidInput("The password is wrong.", code="invalid_password", errors={"password": ["Wrong password."]})
 
 
+def _google_confirm(user: User, id_token: str) -> None:
+    from accounts.google import google_id_token_verify
+
+    claims = google_id_token_verify(id_token)
+    linked = SocialAccount.objects.filter(user=user, provider="google", uid=str(claims["sub"])).exists()
+    if not linked:
+        message = "This Google account is not the one linked to your account."
+        raise InvalidInput(message, code="google_account_mismatch", errors={"googleIdToken": [message]})
+    issued = int(claims.get("iat") or 0)
+    if time.time() - issued > GOOGLE_CONFIRM_MAX_AGE_SECONDS:
+        minutes = GOOGLE_CONFIRM_MAX_AGE_SECONDS // 60
+        message = f"Sign in with Google again: the ID token must be at most {minutes} minutes old."
+        raise InvalidInput(message, code="google_token_not_recent", errors={"googleIdToken": [message]})
+
+
 @transaction.atomic
-def account_deactivate(*, user: User, password: str) -> int:
+def account_deactivate(*, user: User, password: str | None = None, google_id_token: str | None = None) -> int:
     """Switch the account off: every session is signed out, sign-in is refused, all data is kept
     (staff can reactivate it in the admin). Returns the number of sessions revoked."""
-    _password_confirm(user, password)
+    identity_confirm(user=user, password=password, google_id_token=google_id_token)
     user.is_active = False
     user.deactivated_at = timezone.now()
     user.save(update_fields=["is_active", "deactivated_at", "updated_at"])
@@ -105,14 +133,14 @@ def _deletion_cleanups() -> list[Callable[..., None]]:
     return [import_string(path) for path in settings.ACCOUNT_DELETION_CLEANUPS]
 
 
-def account_delete(*, user: User, password: str) -> None:
+def account_delete(*, user: User, password: str | None = None, google_id_token: str | None = None) -> None:
     """Delete the account and everything it owns.
 
     Rows go by cascade (sessions, quota account, ledger, and every app's rows with a CASCADE
     foreign key to the user); files go through the clean-ups in `ACCOUNT_DELETION_CLEANUPS`,
     called before the rows disappear so they can still find what to delete. The issued refresh
     tokens' records are deleted too (simplejwt keeps them with the user set to NULL otherwise)."""
-    _password_confirm(user, password)
+    identity_confirm(user=user, password=password, google_id_token=google_id_token)
     cleanups = _deletion_cleanups()  # a wrong dotted path fails before anything is touched
     user_id = user.pk
     with transaction.atomic():

@@ -35,8 +35,19 @@ class ProfileUpdateSerializer(serializers.Serializer):
         return value
 
 
-class PasswordConfirmSerializer(serializers.Serializer):
-    password = serializers.CharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
+class IdentityConfirmSerializer(serializers.Serializer):
+    """Exactly one of the two: the password, or (for an account that signs in with Google) an ID
+    token from a Google sign-in made in the last few minutes."""
+
+    password = serializers.CharField(
+        required=False, max_length=128, trim_whitespace=False, style={"input_type": "password"}
+    )
+    google_id_token = serializers.CharField(required=False, max_length=4096)
+
+    def validate(self, attrs: dict) -> dict:
+        if ("password" in attrs) == ("google_id_token" in attrs):
+            raise serializers.ValidationError("Send either password or googleIdToken.")
+        return attrs
 
 
 class AvatarUploadSerializer(serializers.Serializer):

@@ -18,7 +18,7 @@ from accounts import profile_services
 from accounts.avatars import avatar_content_type, avatar_etag
 from accounts.models import User
 from accounts.serializers import RevokedSessionsSerializer, UserSerializer
-from accounts.user_serializers import AvatarUploadSerializer, PasswordConfirmSerializer, ProfileUpdateSerializer
+from accounts.user_serializers import AvatarUploadSerializer, IdentityConfirmSerializer, ProfileUpdateSerializer
 from config.api.envelope import ok
 from config.api.exceptions import InvalidInput, NotFound, UploadTooLarge
 from config.api.parsers import CamelCaseFormParser, CamelCaseMultiPartParser
@@ -143,20 +143,24 @@ def _etags(header: str) -> set[str]:
     return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
 
 
+def _confirmation(request: Request) -> dict[str, str]:
+    body = IdentityConfirmSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    return body.validated_data
+
+
 class DeactivateView(APIView):
     # A password check: limited like sign-in, so a stolen token cannot guess the password.
     rate_category = ratelimit.AUTH
 
     @extend_schema(
         tags=["user"],
-        request=PasswordConfirmSerializer,
+        request=IdentityConfirmSerializer,
         responses={200: RevokedSessionsSerializer},
-        examples=[examples.PASSWORD_CONFIRM_REQUEST, examples.DEACTIVATED],
+        examples=[examples.PASSWORD_CONFIRM_REQUEST, examples.GOOGLE_CONFIRM_REQUEST, examples.DEACTIVATED],
     )
     def post(self, request: Request) -> Response:
-        body = PasswordConfirmSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        revoked = profile_services.account_deactivate(user=request.user, password=body.validated_data["password"])
+        revoked = profile_services.account_deactivate(user=request.user, **_confirmation(request))
         return ok({"revoked_sessions": revoked}, message="Account deactivated; every device was signed out")
 
 
@@ -166,12 +170,13 @@ class AccountView(APIView):
     # OpenAPI tools drop the body of a DELETE, so the description names it.
     @extend_schema(
         tags=["user"],
-        description='Send the password as the JSON body: `{"password": "..."}`.',
-        request=PasswordConfirmSerializer,
+        description=(
+            'Send the password as the JSON body, `{"password": "..."}`, or for an account that signs in with '
+            'Google, an ID token from a sign-in made in the last 10 minutes: `{"googleIdToken": "..."}`.'
+        ),
+        request=IdentityConfirmSerializer,
         responses={200: examples.ACCOUNT_DELETED},
     )
     def delete(self, request: Request) -> Response:
-        body = PasswordConfirmSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        profile_services.account_delete(user=request.user, password=body.validated_data["password"])
+        profile_services.account_delete(user=request.user, **_confirmation(request))
         return ok(None, message="Account and all its data deleted")
