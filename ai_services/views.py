@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from ai_services import openapi_examples as examples
 from ai_services import selectors, services
+from ai_services.providers.base import AUDIO_MIME
 from ai_services.serializers import (
     AIJobSerializer,
     AnalyzeImageSerializer,
@@ -187,7 +188,10 @@ class TextToSpeechView(APIView):
         tags=["ai"],
         request=TextToSpeechSerializer,
         responses={
-            (200, "audio/mpeg"): OpenApiResponse(OpenApiTypes.BINARY, description="The speech audio."),
+            **{
+                (200, mime): OpenApiResponse(OpenApiTypes.BINARY, description=f"The speech audio ({fmt}).")
+                for fmt, mime in AUDIO_MIME.items()
+            },
             **examples.AI_ERRORS,
         },
         examples=[examples.SPEAK_REQUEST, examples.SPEAK_OPTIONS_REQUEST],

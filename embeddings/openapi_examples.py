@@ -19,7 +19,7 @@ CREATE_REQUEST = request_example("Create", {"text": TEXT, "autoChunk": True, "me
 CREATED = success_example(
     "Created",
     {"ids": [1], "documentId": DOCUMENT_ID, "chunks": 1, "tokens": 14, **MODEL, "unitsCharged": 1},
-    message="Created 1 embedding.",
+    message="Created 1 embedding",
     status=201,
 )
 
@@ -48,7 +48,7 @@ FOUND = success_example(
         **MODEL,
         "unitsCharged": 1,
     },
-    message="Found 1 results.",
+    message="Found 1 result",
 )
 
 _EMBEDDING = {
@@ -80,10 +80,10 @@ STATS = success_example(
     },
 )
 
-EMBEDDING_DELETED = success_example("Deleted", {"deleted": 1}, message="Embedding deleted.")
+EMBEDDING_DELETED = success_example("Deleted", {"deleted": 1}, message="Embedding deleted")
 BULK_DELETE_REQUEST = request_example("Delete by id", {"ids": [1, 2, 3]})
-BULK_DELETED = success_example("Deleted", {"deleted": 3}, message="Deleted 3 embeddings.")
-DOCUMENT_DELETED = success_example("Deleted", {"deleted": 4, "documentId": DOCUMENT_ID}, message="Deleted 4 chunks.")
+BULK_DELETED = success_example("Deleted", {"deleted": 3}, message="Deleted 3 embeddings")
+DOCUMENT_DELETED = success_example("Deleted", {"deleted": 4, "documentId": DOCUMENT_ID}, message="Deleted 4 chunks")
 
 # Create and search embed text: the quota and the AI rate limit apply.
 ERRORS = QUOTA_ERRORS

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api.envelope import ok
+from config.api.envelope import counted, ok
 from config.api.exceptions import InvalidInput, NotFound
 from config.api.pagination import paginate
 from embeddings import openapi_examples as examples
@@ -52,7 +52,7 @@ class EmbeddingCreateView(APIView):
         created = services.embedding_create(user=request.user, **data)
         return ok(
             EmbeddingCreatedSerializer(created).data,
-            message=f"Created {created.chunks} embedding{'s' if created.chunks != 1 else ''}.",
+            message=f"Created {counted(created.chunks, 'embedding')}",
             status=status.HTTP_201_CREATED,
         )
 
@@ -76,7 +76,7 @@ class EmbeddingSearchView(APIView):
             metadata_filter=data["filter"],
             model=data.get("model"),
         )
-        return ok(SearchOutcomeSerializer(outcome).data, message=f"Found {len(outcome.results)} results.")
+        return ok(SearchOutcomeSerializer(outcome).data, message=f"Found {counted(len(outcome.results), 'result')}")
 
 
 class EmbeddingListView(APIView):
@@ -122,7 +122,7 @@ class EmbeddingDetailView(APIView):
     def delete(self, request: Request, embedding_id: int) -> Response:
         selectors.embedding_get(user=request.user, embedding_id=embedding_id)  # another user's id: 404
         deleted = services.embedding_delete(user=request.user, embedding_id=embedding_id)
-        return ok({"deleted": deleted}, message="Embedding deleted.")
+        return ok({"deleted": deleted}, message="Embedding deleted")
 
 
 class EmbeddingBulkDeleteView(APIView):
@@ -137,7 +137,7 @@ class EmbeddingBulkDeleteView(APIView):
     def post(self, request: Request) -> Response:
         data = _valid(EmbeddingBulkDeleteInputSerializer, request.data)
         deleted = services.embedding_bulk_delete(user=request.user, ids=data["ids"])
-        return ok({"deleted": deleted}, message=f"Deleted {deleted} embedding{'s' if deleted != 1 else ''}.")
+        return ok({"deleted": deleted}, message=f"Deleted {counted(deleted, 'embedding')}")
 
 
 class DocumentView(APIView):
@@ -148,4 +148,4 @@ class DocumentView(APIView):
         deleted = services.document_delete(user=request.user, document_id=document_id)
         if not deleted:
             raise NotFound("Document not found.")
-        return ok({"deleted": deleted, "document_id": document_id}, message=f"Deleted {deleted} chunks.")
+        return ok({"deleted": deleted, "document_id": document_id}, message=f"Deleted {counted(deleted, 'chunk')}")

@@ -43,6 +43,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from config.api.envelope import counted
 from config.api.exceptions import InvalidInput, QuotaExceeded
 from config.observability.metrics import record_units_charged
 from quotas.models import QuotaAccount, Reservation, UsageEntry
@@ -254,7 +255,7 @@ def _exceeded(account: QuotaAccount, units: int) -> QuotaExceeded:
     remaining = max(account.limit - account.used, 0)
     retry_after = max(1, int((account.reset_date - timezone.now()).total_seconds()))
     return QuotaExceeded(
-        f"Quota exceeded: this request needs {units} units and {remaining} of your {account.limit} remain "
+        f"Quota exceeded: this request needs {counted(units, 'unit')} and {remaining} of your {account.limit} remain "
         f"until {account.reset_date:%Y-%m-%d}.",
         extra={
             "units_needed": units,

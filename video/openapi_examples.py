@@ -36,7 +36,7 @@ def _frame(index: int) -> dict:
 UPLOAD_REQUEST = request_example(
     "Upload",
     {
-        "video": "(binary) MP4, MOV, AVI, WMV or WebM, at most 100 MB and 5 minutes",
+        "video": "(binary) MP4, MOV, AVI, WMV, MKV or WebM, at most 100 MB and 5 minutes",
         "extractFrames": True,
         "frameInterval": 1.0,
         "maxFrames": 100,
@@ -156,8 +156,8 @@ STORYBOARD = success_example(
 )
 _PENDING = {"status": "processing", "retryAfter": 2}
 STORYBOARD_PENDING = success_example(
-    "Being made", _PENDING, message="The storyboard is being made; ask again in 2 seconds.", status=202
+    "Being made", _PENDING, message="The storyboard is being made; ask again in 2 seconds", status=202
 )
 PREVIEW_PENDING = success_example(
-    "Being made", _PENDING, message="The preview gif is being made; ask again in 2 seconds.", status=202
+    "Being made", _PENDING, message="The preview gif is being made; ask again in 2 seconds", status=202
 )

@@ -43,7 +43,7 @@ class VideoUploadSerializer(serializers.Serializer):
 class VideoUploadSchemaSerializer(VideoUploadSerializer):
     """Only for the API schema: the multipart body including the file."""
 
-    video = serializers.FileField(help_text="MP4, MOV, AVI, WMV or WebM; at most 100 MB and 5 minutes.")
+    video = serializers.FileField(help_text="MP4, MOV, AVI, WMV, MKV or WebM; at most 100 MB and 5 minutes.")
 
 
 class ThumbnailQuerySerializer(serializers.Serializer):

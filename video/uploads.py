@@ -20,7 +20,7 @@ VIDEO_FIELD = "video"
 # Room for the multipart boundaries, part headers and the option fields next to the file.
 FORM_OVERHEAD_BYTES = 64 * 1024
 DRAIN_CHUNK_BYTES = 64 * 1024
-ACCEPTED_FORMATS = "MP4, MOV, AVI, WMV or WebM"
+ACCEPTED_FORMATS = "MP4, MOV, AVI, WMV, MKV or WebM"
 
 
 def max_upload_bytes() -> int:

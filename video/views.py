@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api.envelope import ok
+from config.api.envelope import counted, ok
 from config.api.exceptions import InvalidUpload, NotFound, UploadTooLarge
 from config.api.pagination import paginate
 from config.api.parsers import CamelCaseMultiPartParser
@@ -70,7 +70,7 @@ def _asset_pending(asset: VideoAsset) -> Response:
     retry_after = services.ASSET_RETRY_AFTER
     return ok(
         AssetPendingSerializer({"status": "processing", "retry_after": retry_after}).data,
-        message=f"The {asset.get_kind_display().lower()} is being made; ask again in {retry_after} seconds.",
+        message=f"The {asset.get_kind_display().lower()} is being made; ask again in {counted(retry_after, 'second')}",
         status=status.HTTP_202_ACCEPTED,
         headers={"Retry-After": str(retry_after)},
     )

@@ -24,6 +24,11 @@ def ok(
     )
 
 
+def counted(count: int, noun: str) -> str:
+    """ "1 result", "3 results": for messages that report a number of things."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def error_body(
     *,
     message: str,

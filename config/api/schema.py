@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from config.api.casing import OPAQUE_KEYS, to_camel
-from config.api.examples import RATE_LIMITED
+from config.api.examples import ERROR_ENVELOPE_REF, RATE_LIMITED
 from config.api.pagination import DEFAULT_LIMIT, PagePagination
 
 ERROR_ENVELOPE = {
@@ -23,6 +23,11 @@ ERROR_ENVELOPE = {
         "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
     },
     "required": ["success", "message", "code", "errors"],
+    "additionalProperties": True,
+    "description": (
+        "Some errors add keys of their own: `quota_exceeded` adds `unitsNeeded`, `remaining`, `used`, "
+        "`limit` and `resetDate`."
+    ),
 }
 _ERROR_RESPONSES = {
     "400": "Invalid input: `errors` names each field.",
@@ -56,13 +61,17 @@ def camelize_schema(result: dict[str, Any], generator, request, public) -> dict[
                 _camelize_object(body.get("schema", {}))
             responses = operation.setdefault("responses", {})
             for status, response in responses.items():
+                if status[0] in "45" and not response.get("content"):
+                    # Declared without a body (e.g. `404: None` next to a binary 200): errors
+                    # still answer with the envelope.
+                    response["content"] = {"application/json": {"schema": dict(ERROR_ENVELOPE_REF)}}
                 for media_type, body in (response.get("content") or {}).items():
                     _camelize_object(body.get("schema", {}))
                     if status.startswith("2") and media_type == "application/json":
                         _wrap_success(operation, body)
             if operation.get("security") is not None or operation.get("requestBody"):
                 for status, description in _ERROR_RESPONSES.items():
-                    content: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}
+                    content: dict[str, Any] = {"schema": dict(ERROR_ENVELOPE_REF)}
                     if status in _ERROR_EXAMPLES:
                         content["examples"] = _ERROR_EXAMPLES[status]
                     responses.setdefault(status, {"description": description, "content": {"application/json": content}})
