@@ -119,6 +119,9 @@ class ConversationListSerializer(serializers.ModelSerializer):
 class AIJobSerializer(serializers.ModelSerializer):
     processing_time = serializers.IntegerField(source="processing_time_ms", allow_null=True)
     conversation_id = serializers.UUIDField(allow_null=True)
+    # null rather than "" when there was no error, as on video jobs.
+    error = serializers.SerializerMethodField()
+    error_code = serializers.SerializerMethodField()
 
     class Meta:
         model = AIJob
@@ -141,6 +144,12 @@ class AIJobSerializer(serializers.ModelSerializer):
             "completed_at",
         ]
         read_only_fields = fields
+
+    def get_error(self, job: AIJob) -> str | None:
+        return job.error or None
+
+    def get_error_code(self, job: AIJob) -> str | None:
+        return job.error_code or None
 
 
 class UsageSerializer(serializers.Serializer):
