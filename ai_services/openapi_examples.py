@@ -142,7 +142,7 @@ TRANSCRIBED = success_example(
     "Transcript",
     {
         "text": _TRANSCRIPT,
-        "language": "english",
+        "language": "en",
         "duration": 3.2,
         "segments": [{"start": 0.0, "end": 3.2, "text": _TRANSCRIPT}],
         "jobId": WHISPER_JOB_ID,

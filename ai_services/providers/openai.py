@@ -35,6 +35,7 @@ from ai_services.providers.base import (
     Usage,
     VisionResult,
 )
+from ai_services.providers.languages import language_code
 from config.api.exceptions import (
     ApplicationError,
     ProviderError,
@@ -263,7 +264,7 @@ class OpenAIProvider(Provider):
             duration = getattr(result, "duration", None)
             return TranscriptionResult(
                 text=text.strip(),
-                language=str(getattr(result, "language", None) or language or ""),
+                language=language_code(str(getattr(result, "language", None) or language or "")),
                 duration=float(duration) if duration is not None else 0.0,
                 model=model,
                 segments=segments,

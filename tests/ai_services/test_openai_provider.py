@@ -162,7 +162,7 @@ def test_transcription_with_segments(openai_settings, fake_openai, tmp_path):
         path=audio, filename="clip.wav", model="whisper-1", language="en", prompt="Fox"
     )
     assert result.text == fake_openai.state.transcript
-    assert result.language == "english"
+    assert result.language == "en"  # the API reports "english": every provider answers the code
     assert result.duration == 1.5
     assert result.segments == [{"start": 0.0, "end": 1.5, "text": fake_openai.state.transcript}]
     [request] = fake_openai.requests_to("/audio/transcriptions")
@@ -238,3 +238,13 @@ def test_provider_is_chosen_per_modality(settings):
     assert provider_name("embed") == "local"
     with pytest.raises(ValueError):
         provider_name("telepathy")
+
+
+@pytest.mark.parametrize(
+    ("reported", "code"),
+    [("english", "en"), ("Haitian Creole", "ht"), ("cantonese", "yue"), ("en", "en"), ("klingon", "klingon")],
+)
+def test_reported_language_names_become_whisper_codes(reported, code):
+    from ai_services.providers.languages import language_code
+
+    assert language_code(reported) == code
