@@ -48,8 +48,8 @@ class QuotaAccountAdmin(admin.ModelAdmin):
     search_fields = ["user__email", "user__name"]
     list_select_related = ["user"]
     ordering = ["-used"]
-    fields = ["user", "limit", "used", "period_start", "reset_date", "updated_at", "ledger"]
-    readonly_fields = ["user", "used", "period_start", "reset_date", "updated_at", "ledger"]
+    fields = ["user", "limit", "used", "period_start", "reset_date", "cycle_day", "updated_at", "ledger"]
+    readonly_fields = ["user", "used", "period_start", "reset_date", "cycle_day", "updated_at", "ledger"]
     actions = ["reset_now", "set_limit"]
 
     @admin.display(description="user", ordering="user__email")
