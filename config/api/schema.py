@@ -26,7 +26,7 @@ ERROR_ENVELOPE = {
     "additionalProperties": True,
     "description": (
         "Some errors add keys of their own: `quota_exceeded` adds `unitsNeeded`, `remaining`, `used`, "
-        "`limit` and `resetDate`."
+        "`limit` and `resetDate`; with DEBUG on, a 500 adds `error` (the exception, for development only)."
     ),
 }
 _ERROR_RESPONSES = {
