@@ -1,4 +1,5 @@
-"""Fixtures for the AI services tests: the fake OpenAI-compatible server and provider settings."""
+"""Fixtures for the AI services tests: the fake OpenAI-compatible server, provider settings, and
+the real Celery worker of `tests.celery_worker` for queued transcriptions."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import wave
 import pytest
 
 from tests.ai_services.fake_openai import FakeOpenAI
+from tests.celery_worker import celery_worker_process, worker  # noqa: F401 - fixtures
 
 TEST_KEY = "sk-test-Zq8RkVt3mP2xL9wN4cB7yH"
 

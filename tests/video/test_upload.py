@@ -388,7 +388,7 @@ def test_unsafe_file_names_are_cleaned(client_a, clips, tmp_path, user):
 def test_a_broker_outage_at_upload_leaves_the_job_for_the_reaper(
     client_a, clips, settings, django_capture_on_commit_callbacks
 ):
-    from tests.video.conftest import _point_app_at
+    from tests.celery_worker import _point_app_at
 
     previous = _point_app_at("redis://127.0.0.1:1/0")  # nothing listens there
     try:

@@ -21,8 +21,9 @@ from bench.video_upload_bench import (
     stop_server,
     stream_upload,
 )
+from tests.celery_worker import _broker_url, _database_url
 from tests.conftest import PASSWORD
-from tests.video.conftest import _broker_url, _database_url, media_files
+from tests.video.conftest import media_files
 from video.models import VideoJob
 
 RSS_GROWTH_LIMIT_MB = 30

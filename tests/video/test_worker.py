@@ -12,7 +12,8 @@ from django.db import transaction
 from PIL import Image
 
 from quotas.models import QuotaAccount, Reservation
-from tests.video.conftest import media_files, upload, wait_for, wait_terminal
+from tests.celery_worker import wait_for
+from tests.video.conftest import media_files, upload, wait_terminal
 from tests.video.media_fixtures import frame_index_of, write_garbage
 from video import media, services
 from video.models import VideoFrame, VideoJob

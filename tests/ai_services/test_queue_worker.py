@@ -1,0 +1,85 @@
+"""Queued transcriptions through a real Celery worker process, on the offline engines: the normal
+path, and a job whose worker died, brought back by the reaper (the beat task, also run by the worker).
+
+The worker inherits the test environment without an OpenAI key, so it runs the local provider."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from ai_services.models import AIJob
+from ai_services.tasks import reap_stale_ai_jobs
+from quotas.models import Reservation
+from tests.celery_worker import wait_for
+
+STT = "/api/ai/speech-to-text"
+SENTENCE = "The quick brown fox jumps over the lazy dog."
+
+
+@pytest.fixture(scope="module")
+def spoken() -> bytes:
+    from ai_services.providers.local import piper_tts
+
+    samples, rate = piper_tts.synthesize(SENTENCE)
+    return piper_tts.encode_audio(samples, rate, "wav")
+
+
+def queue(client, audio: bytes) -> AIJob:
+    upload = SimpleUploadedFile("fox.wav", audio, content_type="audio/wav")
+    response = client.post(STT, {"audio": upload, "async": "true"}, format="multipart")
+    assert response.status_code == 202, response.content
+    return AIJob.objects.get(id=response.json()["data"]["jobId"])
+
+
+def finished(job_id) -> AIJob:
+    return wait_for(
+        lambda: AIJob.objects.filter(id=job_id, status__in=["completed", "failed"]).first(),
+        timeout=120,
+        what=f"AI job {job_id} to finish",
+    )
+
+
+def words(text: str) -> list[str]:
+    return "".join(c for c in text.lower() if c.isalpha() or c.isspace()).split()
+
+
+def test_a_queued_transcription_is_run_by_the_worker(worker, local_settings, client_a, spoken):
+    job = queue(client_a, spoken)
+    stored = job.input_file.name
+
+    done = finished(job.id)
+
+    assert done.status == "completed", f"{done.error}\n{worker.log()[-3000:]}"
+    assert words(done.output["text"]) == words(SENTENCE)
+    assert done.attempts == 1
+    assert Reservation.objects.get(pk=done.reservation_id).status == "settled"
+    assert not default_storage.exists(stored)
+    polled = client_a.get(f"/api/ai/jobs/{job.id}").json()["data"]
+    assert polled["status"] == "completed"
+    assert polled["error"] is None
+
+
+def test_a_job_whose_worker_died_is_requeued_by_the_beat_reaper(worker, local_settings, client_a, spoken):
+    from config.celery import app
+
+    # The worker is gone when the job is queued, and its message with it (as when a worker is
+    # SIGKILLed under a broker that does not redeliver); the row says a worker started it long ago.
+    worker.stop()
+    job = queue(client_a, spoken)
+    app.control.purge()
+    AIJob.objects.filter(pk=job.pk).update(
+        status="processing", attempts=1, started_at=timezone.now() - timedelta(hours=1)
+    )
+    worker.start()
+
+    reap_stale_ai_jobs.delay()  # what beat sends every AI_REAPER_INTERVAL_SECONDS
+
+    done = finished(job.id)
+    assert done.status == "completed", f"{done.error}\n{worker.log()[-3000:]}"
+    assert done.attempts == 2
+    assert words(done.output["text"]) == words(SENTENCE)
