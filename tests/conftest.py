@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import itertools
+import time
 from collections.abc import Callable
 
+import django_ratelimit.core
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
@@ -32,8 +34,37 @@ def _isolated(settings, tmp_path):
     cache.clear()
 
 
+class RateClock:
+    """The clock the rate-limit windows read. Windows are fixed and roll over at times that
+    depend on the key, so a test that makes 21 requests could straddle a boundary and see its
+    counter restart; pinning the clock makes the window boundaries the test's decision."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def start_window(self, identity: str, seconds: int) -> None:
+        """Move to the first second of a fresh `seconds` window of `identity` (e.g. "ip:10.0.0.1"),
+        so the test has the whole window before that counter rolls over."""
+        self.now = float(django_ratelimit.core._get_window(identity, seconds) + 1)
+
+
 @pytest.fixture
-def real_rate_limits(settings):
+def rate_clock(monkeypatch) -> RateClock:
+    clock = RateClock(float(int(time.time())))
+    monkeypatch.setattr(django_ratelimit.core, "time", clock)
+    return clock
+
+
+@pytest.fixture
+def real_rate_limits(settings, rate_clock):
+    """The real limits, on a pinned clock: a window rolls over only when the test moves the clock,
+    so a burst of requests never straddles a boundary however slowly the machine runs."""
     settings.RATE_LIMITS = REAL_LIMITS
     return REAL_LIMITS
 

@@ -23,9 +23,10 @@ def attempt(client: APIClient, email: str = "victim@example.com", ip: str = "10.
 
 
 @pytest.fixture
-def no_burst(real_rate_limits, settings):
+def no_burst(real_rate_limits, settings, rate_clock):
     """The long window alone, so a test can make its five attempts back to back."""
     settings.RATE_LIMITS = {**real_rate_limits, "auth": {"rate": (5, 900), "burst": (100, 10)}}
+    return rate_clock
 
 
 def test_sixth_login_attempt_from_one_ip_is_429_with_retry_after(api, no_burst):
@@ -70,16 +71,19 @@ def test_counters_are_shared_between_processes_through_redis(api, no_burst):
     """Another process (a second web worker) spends three attempts of this IP; this one then
     has two left."""
     script = textwrap.dedent(
-        """
-        import django, os
+        f"""
+        import django, os, types
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
         django.setup()
+        import django_ratelimit.core
+        # The test process's pinned clock: the same windows, hence the same counters.
+        django_ratelimit.core.time = types.SimpleNamespace(time=lambda: {no_burst.now!r})
         from django.test import RequestFactory
         from rest_framework.request import Request
         from rest_framework.parsers import JSONParser
         from quotas.ratelimit import rate_check
         for n in range(3):
-            raw = RequestFactory().post("/api/auth/login", {"email": f"p{n}@example.com"},
+            raw = RequestFactory().post("/api/auth/login", {{"email": f"p{{n}}@example.com"}},
                                         content_type="application/json", REMOTE_ADDR="10.9.9.9")
             request = Request(raw, parsers=[JSONParser()])
             print(rate_check(request, "auth").remaining)

@@ -54,24 +54,6 @@ def local_settings(settings):
 
 
 @pytest.fixture
-def frozen_rate_clock(monkeypatch):
-    """Rate-limit windows are fixed and roll over at key-dependent times: a pinned clock keeps a
-    burst test from straddling a window boundary (and the first request may be slow)."""
-    import django_ratelimit.core
-
-    class Clock:
-        def __init__(self) -> None:
-            self.now = float(int(time.time()))
-
-        def time(self) -> float:
-            return self.now
-
-    clock = Clock()
-    monkeypatch.setattr(django_ratelimit.core, "time", clock)
-    return clock
-
-
-@pytest.fixture
 def celery_eager():
     from config.celery import app
 

@@ -171,7 +171,7 @@ def test_quota_exhausted_is_429_and_nothing_is_called(openai_settings, fake_open
     assert AIJob.objects.count() == 0
 
 
-def test_rate_limited_after_the_ai_burst(openai_settings, fake_openai, client_a, real_rate_limits, frozen_rate_clock):
+def test_rate_limited_after_the_ai_burst(openai_settings, fake_openai, client_a, real_rate_limits):
     burst = real_rate_limits["ai"]["burst"][0]
     codes = [client_a.post(URL, {"message": f"hi {i}"}, format="json").status_code for i in range(burst + 1)]
     assert codes[:burst] == [200] * burst

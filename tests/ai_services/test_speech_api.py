@@ -378,7 +378,7 @@ def test_tts_provider_error_is_502_and_refunded(openai_settings, fake_openai, cl
     assert used_units(user) == 0
 
 
-def test_speech_endpoints_are_rate_limited_as_ai(local_settings, client_a, real_rate_limits, frozen_rate_clock):
+def test_speech_endpoints_are_rate_limited_as_ai(local_settings, client_a, real_rate_limits):
     burst = real_rate_limits["ai"]["burst"][0]
     codes = [client_a.post(TTS, {"text": ""}, format="json").status_code for _ in range(burst)]
     assert codes == [400] * burst

@@ -203,7 +203,7 @@ def test_no_token(openai_settings, api):
     assert api.post(URL, {"image": image_file()}, format="multipart").status_code == 401
 
 
-def test_rate_limited(openai_settings, fake_openai, client_a, real_rate_limits, frozen_rate_clock):
+def test_rate_limited(openai_settings, fake_openai, client_a, real_rate_limits):
     burst = real_rate_limits["ai"]["burst"][0]
     for _ in range(burst):
         assert client_a.post(URL, {"image": image_file()}, format="multipart").status_code == 200
