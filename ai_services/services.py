@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -664,7 +664,7 @@ def _pending_file_delete(job: AIJob) -> None:
 UNFINISHED = (AIJob.Status.PENDING, AIJob.Status.PROCESSING)
 
 
-def _stale_before(now) -> Any:
+def _stale_before(now: datetime) -> datetime:
     return now - timedelta(seconds=settings.AI_JOB_STALE_SECONDS)
 
 
@@ -709,7 +709,7 @@ class AIReapReport:
     resent: list[str] = field(default_factory=list)
 
 
-def ai_jobs_reap(*, now=None) -> AIReapReport:
+def ai_jobs_reap(*, now: datetime | None = None) -> AIReapReport:
     """The periodic safety net for jobs nothing will finish.
 
     - `processing` since before the stale window: whatever ran it died (a web process killed
