@@ -19,10 +19,8 @@ sides. The database is a fresh SQLite file unless DATABASE_URL is set.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -33,9 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PY = sys.executable
 
-from bench.auth_bench import free_port, request  # noqa: E402  (needs ROOT on sys.path)
+from bench.server import PY, database_engine, register, request_json, running_server, server_env  # noqa: E402
 
 WORDS = [
     "the",
@@ -171,10 +168,6 @@ def bench_speech(rounds: int) -> dict[str, float]:
 # --- Chat endpoint over the SDK ----------------------------------------------------------------
 
 
-def http_json(port: int, method: str, path: str, body: dict | None = None, token: str | None = None):
-    return request(port, method, path, body, token, timeout=30)
-
-
 def bench_chat(rounds: int, requests: int) -> dict[str, float]:
     import openai
 
@@ -183,93 +176,59 @@ def bench_chat(rounds: int, requests: int) -> dict[str, float]:
     stub = FakeOpenAI().start()
     stub.state.reply = "A short answer from the stub server."
     key = "sk-bench-0000000000000000"
-    workdir = Path(tempfile.mkdtemp(prefix="ai-bench-"))
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bench.bench_settings",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-        "MEDIA_ROOT": str(workdir / "media"),
-        "OPENAI_API_KEY": key,
-        "OPENAI_BASE_URL": stub.url,
-        "AI_CHAT_PROVIDER": "openai",
-        "AI_CHAT_MODELS": "gpt-4o-mini",
-    }
-    env.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
-    subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            PY,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
+    env = server_env(
+        Path(tempfile.mkdtemp(prefix="ai-bench-")),
+        OPENAI_API_KEY=key,
+        OPENAI_BASE_URL=stub.url,
+        AI_CHAT_PROVIDER="openai",
+        AI_CHAT_MODELS="gpt-4o-mini",
     )
     try:
-        for _ in range(200):
-            try:
-                http_json(port, "GET", "/health")
-                break
-            except OSError:
-                time.sleep(0.1)
-        email = "ai-bench@example.com"
-        status, body = http_json(
-            port, "POST", "/api/auth/register", {"email": email, "password": "Bench-Password-123", "name": "Bench"}
-        )
-        assert status == 201, body
-        token = json.loads(body)["data"]["accessToken"]
-        # Enough quota for every request of the run (2 units per chat).
-        subprocess.run(
-            [PY, "manage.py", "shell", "-c",
-             "from accounts.models import User; from quotas.selectors import quota_account_get; "
-             "from quotas.services import quota_limit_set; "
-             f"quota_limit_set(account=quota_account_get(user=User.objects.get(email='{email}')), limit=10**9)"],
-            cwd=ROOT, env=env, check=True,
-        )  # fmt: skip
+        with running_server(env) as server:
+            email = "ai-bench@example.com"
+            token = register(server.port, email)
+            # Enough quota for every request of the run (2 units per chat).
+            subprocess.run(
+                [PY, "manage.py", "shell", "-c",
+                 "from accounts.models import User; from quotas.selectors import quota_account_get; "
+                 "from quotas.services import quota_limit_set; "
+                 f"quota_limit_set(account=quota_account_get(user=User.objects.get(email='{email}')), limit=10**9)"],
+                cwd=ROOT, env=env, check=True,
+            )  # fmt: skip
 
-        client = openai.OpenAI(api_key=key, base_url=stub.url, max_retries=0)
-        messages = [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "Hi"}]
+            client = openai.OpenAI(api_key=key, base_url=stub.url, max_retries=0)
+            messages = [
+                {"role": "system", "content": "You are a helpful assistant."},
+                {"role": "user", "content": "Hi"},
+            ]
 
-        def direct() -> float:
-            started = time.perf_counter()
-            for _ in range(requests):
-                client.chat.completions.create(model="gpt-4o-mini", messages=messages, max_tokens=1024)
-            return (time.perf_counter() - started) / requests * 1000
+            def direct() -> float:
+                started = time.perf_counter()
+                for _ in range(requests):
+                    client.chat.completions.create(model="gpt-4o-mini", messages=messages, max_tokens=1024)
+                return (time.perf_counter() - started) / requests * 1000
 
-        def endpoint() -> float:
-            started = time.perf_counter()
-            for i in range(requests):
-                # New conversations, so the history (and the work per request) stays the same.
-                status, data = http_json(port, "POST", "/api/ai/chat", {"message": f"Hi {i}"}, token)
-                assert status == 200, data
-            return (time.perf_counter() - started) / requests * 1000
+            def endpoint() -> float:
+                started = time.perf_counter()
+                for i in range(requests):
+                    # New conversations, so the history (and the work per request) stays the same.
+                    status, data = request_json(server.port, "POST", "/api/ai/chat", {"message": f"Hi {i}"}, token)
+                    assert status == 200, data
+                return (time.perf_counter() - started) / requests * 1000
 
-        direct()  # warm both paths
-        endpoint()
-        direct_runs, endpoint_runs = [], []
-        for _ in range(rounds):
-            direct_runs.append(direct())
-            endpoint_runs.append(endpoint())
-        engine = "PostgreSQL" if env["DATABASE_URL"].startswith("postgres") else "SQLite"
-        return {
-            "direct_ms": statistics.median(direct_runs),
-            "endpoint_ms": statistics.median(endpoint_runs),
-            "database": engine,
-        }
+            direct()  # warm both paths
+            endpoint()
+            direct_runs, endpoint_runs = [], []
+            for _ in range(rounds):
+                direct_runs.append(direct())
+                endpoint_runs.append(endpoint())
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=10)
         stub.stop()
+    return {
+        "direct_ms": statistics.median(direct_runs),
+        "endpoint_ms": statistics.median(endpoint_runs),
+        "database": database_engine(env),
+    }
 
 
 def main() -> None:

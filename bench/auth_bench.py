@@ -10,40 +10,15 @@ same client for the same time, and the ratio is printed. The database is a fresh
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
-import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-PY = sys.executable
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def request(
-    port: int, method: str, path: str, body: dict | None = None, token: str | None = None, timeout: float = 10
-) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    conn.request(method, path, body=json.dumps(body) if body else None, headers=headers)
-    response = conn.getresponse()
-    data = response.read()
-    conn.close()
-    return response.status, data
+from bench.server import database_engine, register, request, running_server, server_env
 
 
 def load(port: int, path: str, token: str | None, seconds: float, clients: int) -> tuple[float, int]:
@@ -78,50 +53,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="auth-bench-"))
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bench.bench_settings",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-        "MEDIA_ROOT": str(workdir / "media"),
-    }
-    env.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
-    subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            PY,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        for _ in range(100):
-            try:
-                request(port, "GET", "/health")
-                break
-            except OSError:
-                time.sleep(0.1)
-        status, body = request(
-            port,
-            "POST",
-            "/api/auth/register",
-            {"email": "bench@example.com", "password": "Bench-Password-123", "name": "Bench"},
-        )
-        assert status == 201, body
-        token = json.loads(body)["data"]["accessToken"]
+    env = server_env(Path(tempfile.mkdtemp(prefix="auth-bench-")))
+    with running_server(env, workers=args.workers) as server:
+        port = server.port
+        token = register(port, "bench@example.com")
         assert request(port, "GET", "/api/auth/me", token=token)[0] == 200
 
         # Warm both paths (imports, connections) before measuring.
@@ -131,15 +66,11 @@ def main() -> None:
         for _ in range(args.rounds):  # interleaved, so drift on a noisy machine hits both
             bare_runs.append(load(port, "/bench/bare", None, args.seconds, args.clients)[0])
             me_runs.append(load(port, "/api/auth/me", token, args.seconds, args.clients)[0])
-        bare, me = sorted(bare_runs)[len(bare_runs) // 2], sorted(me_runs)[len(me_runs) // 2]
-        engine = "PostgreSQL" if env["DATABASE_URL"].startswith("postgres") else "SQLite"
-        print(f"gunicorn sync workers: {args.workers}, clients: {args.clients}, database: {engine}")
-        print(f"bare DRF view (no auth):    {bare:8.0f} req/s")
-        print(f"GET /api/auth/me:           {me:8.0f} req/s")
-        print(f"ratio me/bare:              {me / bare:8.2f}  (1.00 = authentication costs nothing)")
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=10)
+    bare, me = sorted(bare_runs)[len(bare_runs) // 2], sorted(me_runs)[len(me_runs) // 2]
+    print(f"gunicorn sync workers: {args.workers}, clients: {args.clients}, database: {database_engine(env)}")
+    print(f"bare DRF view (no auth):    {bare:8.0f} req/s")
+    print(f"GET /api/auth/me:           {me:8.0f} req/s")
+    print(f"ratio me/bare:              {me / bare:8.2f}  (1.00 = authentication costs nothing)")
 
 
 if __name__ == "__main__":

@@ -18,9 +18,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
-import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -28,22 +25,19 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-PY = sys.executable
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.server import Server, register, running_server, server_env
+
+# One sync worker (the production web server, one process to measure), patient with 100 MB bodies.
+GUNICORN_ARGS = ("--worker-class", "sync", "--timeout", "120")
 CHUNK = 64 * 1024
 MB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def padded_mp4(source: Path, target: Path, *, size: int) -> Path:
@@ -90,18 +84,6 @@ def make_source_clip(path: Path) -> Path:
         check=True,
     )
     return path
-
-
-def request_json(port: int, method: str, path: str, body: dict | None = None, token: str = "") -> tuple[int, dict]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    conn.request(method, path, body=json.dumps(body) if body else None, headers=headers)
-    response = conn.getresponse()
-    data = response.read()
-    conn.close()
-    return response.status, json.loads(data) if data else {}
 
 
 def stream_upload(port: int, path: Path, *, token: str, fields: dict[str, str] | None = None) -> tuple[int, dict]:
@@ -159,76 +141,17 @@ class RssSampler:
         self.peak = max(self.peak, self.process.memory_info().rss)
 
 
-@dataclass
-class Server:
-    port: int
-    process: subprocess.Popen
-
-    @property
-    def worker_pid(self) -> int:
-        children = psutil.Process(self.process.pid).children()
-        if len(children) != 1:
-            raise RuntimeError(f"expected one gunicorn worker, found {len(children)}")
-        return children[0].pid
-
-
-def start_server(env: dict[str, str]) -> Server:
-    """gunicorn with one sync worker (the production web server, one process to measure)."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            PY,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--worker-class",
-            "sync",
-            "--timeout",
-            "120",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
+def upload_server_env(workdir: Path) -> dict[str, str]:
+    """The production settings; tasks go to a broker file nobody consumes (only the web process
+    is measured)."""
+    return server_env(
+        workdir,
+        settings_module="config.settings",
+        FILE_UPLOAD_TEMP_DIR=str(workdir),
+        CELERY_BROKER_URL=f"sqla+sqlite:///{workdir / 'broker.sqlite3'}",
+        CELERY_TASK_ALWAYS_EAGER="false",
+        RATE_LIMITS_ENABLED="false",
     )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if request_json(port, "GET", "/health")[0] == 200:
-                break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("gunicorn did not start")
-        time.sleep(0.1)
-    return Server(port=port, process=process)
-
-
-def stop_server(server: Server) -> None:
-    if server.process.poll() is None:
-        os.killpg(server.process.pid, signal.SIGTERM)
-        server.process.wait(timeout=15)
-
-
-def server_env(workdir: Path, **overrides: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-        "MEDIA_ROOT": str(workdir / "media"),
-        "FILE_UPLOAD_TEMP_DIR": str(workdir),
-        "CELERY_BROKER_URL": f"sqla+sqlite:///{workdir / 'broker.sqlite3'}",
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "RATE_LIMITS_ENABLED": "false",
-    }
-    env.update(overrides)
-    return env
 
 
 @dataclass
@@ -246,10 +169,6 @@ def measure(server: Server, path: Path, *, token: str) -> Measurement:
     return Measurement(status=status, baseline_mb=baseline / MB, growth_mb=(sampler.peak - baseline) / MB)
 
 
-def files_in(workdir: Path) -> Iterator[Path]:
-    yield from (p for p in workdir.rglob("*") if p.is_file())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--megabytes", type=int, default=100)
@@ -257,26 +176,14 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="video-upload-bench-"))
-    env = server_env(workdir)
-    env.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
-    subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-
+    env = upload_server_env(workdir)
     source = make_source_clip(workdir / "source.mp4")
     limit = args.megabytes * MB
     accepted = padded_mp4(source, workdir / "upload.mp4", size=limit - 64 * 1024)
     too_large = padded_mp4(source, workdir / "too-large.mp4", size=limit + MB)
 
-    server = start_server(env)
-    try:
-        email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
-        status, body = request_json(
-            server.port,
-            "POST",
-            "/api/auth/register",
-            {"email": email, "password": "Bench-Password-123", "name": "Bench"},
-        )
-        assert status == 201, body
-        token = body["data"]["accessToken"]
+    with running_server(env, extra_args=GUNICORN_ARGS) as server:
+        token = register(server.port, f"bench-{uuid.uuid4().hex[:8]}@example.com")
         # Warm up: the first upload imports the probe and storage code paths.
         assert stream_upload(server.port, source, token=token)[0] == 202
 
@@ -284,18 +191,16 @@ def main() -> None:
         for _ in range(args.rounds):
             results["accepted"].append(measure(server, accepted, token=token))
             results["too_large"].append(measure(server, too_large, token=token))
-        sizes = f"{accepted.stat().st_size / MB:.1f} MB and {too_large.stat().st_size / MB:.1f} MB"
-        print(f"gunicorn, 1 sync worker; uploads of {sizes}")
-        for name, runs in results.items():
-            statuses = sorted({run.status for run in runs})
-            growth = max(run.growth_mb for run in runs)
-            baseline = runs[0].baseline_mb
-            print(
-                f"{name:10s} status {statuses}  worker RSS before {baseline:6.1f} MB  "
-                f"peak growth (worst of {len(runs)}) {growth:5.1f} MB  (target < 30 MB)"
-            )
-    finally:
-        stop_server(server)
+    sizes = f"{accepted.stat().st_size / MB:.1f} MB and {too_large.stat().st_size / MB:.1f} MB"
+    print(f"gunicorn, 1 sync worker; uploads of {sizes}")
+    for name, runs in results.items():
+        statuses = sorted({run.status for run in runs})
+        growth = max(run.growth_mb for run in runs)
+        baseline = runs[0].baseline_mb
+        print(
+            f"{name:10s} status {statuses}  worker RSS before {baseline:6.1f} MB  "
+            f"peak growth (worst of {len(runs)}) {growth:5.1f} MB  (target < 30 MB)"
+        )
 
 
 if __name__ == "__main__":

@@ -10,16 +10,15 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
+from bench.server import request_json, running_server
 from bench.video_upload_bench import (
+    GUNICORN_ARGS,
     MB,
     make_source_clip,
     measure,
     padded_mp4,
-    request_json,
-    server_env,
-    start_server,
-    stop_server,
     stream_upload,
+    upload_server_env,
 )
 from tests.celery_worker import _broker_url, _database_url
 from tests.conftest import PASSWORD
@@ -31,12 +30,11 @@ RSS_GROWTH_LIMIT_MB = 30
 
 @pytest.fixture
 def server(transactional_db, tmp_path):
-    env = server_env(tmp_path, DATABASE_URL=_database_url(), CELERY_BROKER_URL=_broker_url())
+    env = {**upload_server_env(tmp_path), "DATABASE_URL": _database_url(), "CELERY_BROKER_URL": _broker_url()}
     if django_settings.REDIS_URL:
         env["REDIS_URL"] = django_settings.REDIS_URL
-    running = start_server(env)
-    yield running
-    stop_server(running)
+    with running_server(env, extra_args=GUNICORN_ARGS) as running:
+        yield running
 
 
 def test_a_100_mb_upload_is_streamed_to_disk(server, make_user, tmp_path):
