@@ -694,11 +694,10 @@ def ai_job_abandon(*, job_id: uuid.UUID | str, reason: str) -> bool:
 
 
 def ai_job_delete(*, job: AIJob) -> None:
-    """Remove a job from the history; an unfinished one is stopped and refunded first."""
+    """Remove a job from the history; an unfinished one is stopped and refunded first (which also
+    removes its queued upload: a finished job has none left)."""
     if job.status in UNFINISHED:
         ai_job_abandon(job_id=job.id, reason="Deleted by staff.")
-    job.refresh_from_db(fields=["input_file"])
-    _pending_file_delete(job)
     job.delete()
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import django_ratelimit.core
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
+from django.test import Client
 from rest_framework.test import APIClient
 
 _counter = itertools.count(1)
@@ -116,3 +117,25 @@ def auth_client(user) -> Callable[..., APIClient]:
 @pytest.fixture
 def client_a(auth_client) -> APIClient:
     return auth_client()
+
+
+@pytest.fixture
+def staff(make_user) -> Client:
+    """A browser session of a superuser, for the admin pages."""
+    client = Client()
+    client.force_login(make_user(email="ops@example.com", is_staff=True, is_superuser=True))
+    return client
+
+
+@pytest.fixture
+def eager(settings) -> Iterator[None]:
+    """Tasks run in the calling process (CELERY_TASK_ALWAYS_EAGER)."""
+    from config.celery import app
+
+    # Read first: Celery loads its configuration from the Django settings lazily, and loading it
+    # after the change below would make "eager" the value to restore.
+    previous = app.conf.task_always_eager
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -15,13 +14,6 @@ from quotas.selectors import quota_account_get
 pytestmark = pytest.mark.django_db
 USERS = reverse("admin:accounts_user_changelist")
 SESSIONS = reverse("admin:accounts_devicesession_changelist")
-
-
-@pytest.fixture
-def staff(make_user) -> Client:
-    client = Client()
-    client.force_login(make_user(email="ops@example.com", is_staff=True, is_superuser=True))
-    return client
 
 
 def test_user_list_shows_quota_use_in_constant_queries(staff, user, make_user):

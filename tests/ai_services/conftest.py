@@ -54,13 +54,14 @@ def local_settings(settings):
 
 
 @pytest.fixture
-def celery_eager():
+def celery_eager(eager):
+    """Eager tasks whose exceptions reach the caller."""
     from config.celery import app
 
-    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    previous = app.conf.task_eager_propagates
+    app.conf.task_eager_propagates = True
     yield app
-    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+    app.conf.task_eager_propagates = previous
 
 
 def wav_bytes(seconds: float, *, rate: int = 16000, tone: bool = True) -> bytes:

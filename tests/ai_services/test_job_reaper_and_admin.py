@@ -13,7 +13,6 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -46,13 +45,6 @@ def died_while_processing(job: AIJob, *, attempts: int = 1) -> None:
     """What a worker killed after claiming the job leaves behind, an hour ago."""
     long_ago = timezone.now() - timedelta(hours=1)
     AIJob.objects.filter(pk=job.pk).update(status="processing", started_at=long_ago, attempts=attempts)
-
-
-@pytest.fixture
-def staff(make_user) -> Client:
-    client = Client()
-    client.force_login(make_user(email="ops@example.com", is_staff=True, is_superuser=True))
-    return client
 
 
 # --- The reaper ------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -14,13 +13,6 @@ from embeddings.models import Embedding, VectorSpace
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("embeddings_env")]
 CHANGELIST = reverse("admin:embeddings_embedding_changelist")
-
-
-@pytest.fixture
-def staff(make_user) -> Client:
-    client = Client()
-    client.force_login(make_user(email="ops@example.com", is_staff=True, is_superuser=True))
-    return client
 
 
 def found_ids(user, query: str) -> set[int]:

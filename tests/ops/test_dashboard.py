@@ -13,14 +13,6 @@ from quotas.services import quota_reserve
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def staff_client(make_user) -> Client:
-    staff = make_user(email="ops@example.com", is_staff=True, is_superuser=True)
-    client = Client()
-    client.force_login(staff)
-    return client
-
-
 def test_dashboard_requires_staff(make_user):
     client = Client()
     client.force_login(make_user(email="plain@example.com"))
@@ -29,7 +21,7 @@ def test_dashboard_requires_staff(make_user):
     assert "/admin/login/" in response["Location"]
 
 
-def test_dashboard_shows_users_calls_failures_and_top_users(staff_client, make_user):
+def test_dashboard_shows_users_calls_failures_and_top_users(staff, make_user):
     heavy = make_user(email="heavy@example.com")
     quota_reserve(user=heavy, service=Service.VISION, units=90)
     quota_account_get(user=make_user(email="idle@example.com"))
@@ -37,7 +29,7 @@ def test_dashboard_shows_users_calls_failures_and_top_users(staff_client, make_u
     AIJob.objects.create(user=heavy, type="chat", status=AIJob.Status.FAILED)
     AIJob.objects.create(user=heavy, type="vision", status=AIJob.Status.COMPLETED)
 
-    response = staff_client.get("/admin/dashboard/")
+    response = staff.get("/admin/dashboard/")
     assert response.status_code == 200
     html = response.content.decode()
     assert response.context["users_total"] == 3
@@ -53,14 +45,14 @@ def test_dashboard_shows_users_calls_failures_and_top_users(staff_client, make_u
     assert "cdn" not in html.lower()
 
 
-def test_dashboard_query_count_does_not_grow_with_jobs(staff_client, make_user, django_assert_max_num_queries):
+def test_dashboard_query_count_does_not_grow_with_jobs(staff, make_user, django_assert_max_num_queries):
     user = make_user()
     for _ in range(3):
         AIJob.objects.create(user=user, type="chat", status=AIJob.Status.COMPLETED)
     with django_assert_max_num_queries(20) as captured:
-        staff_client.get("/admin/dashboard/")
+        staff.get("/admin/dashboard/")
     few = len(captured)
     for _ in range(30):
         AIJob.objects.create(user=user, type="chat", status=AIJob.Status.FAILED)
     with django_assert_max_num_queries(few):
-        staff_client.get("/admin/dashboard/")
+        staff.get("/admin/dashboard/")

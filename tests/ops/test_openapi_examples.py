@@ -154,18 +154,6 @@ def providers(settings, openai_server, tmp_path):
     embedding_services._caches.clear()
 
 
-@pytest.fixture
-def eager_tasks(settings) -> Iterator[None]:
-    """Celery tasks run in this process when their transaction commits (video processing)."""
-    from config.celery import app
-
-    previous = app.conf.task_always_eager
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
-
-
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4", seconds=3, width=320, height=240)
@@ -391,9 +379,7 @@ def test_quota_exceeded_example_matches_the_real_answer(schema, providers, auth_
 # --- Video --------------------------------------------------------------------------------------
 
 
-def test_video_examples_match_the_real_answers(
-    schema, auth_client, clip, eager_tasks, django_capture_on_commit_callbacks
-):
+def test_video_examples_match_the_real_answers(schema, auth_client, clip, eager, django_capture_on_commit_callbacks):
     client = auth_client()
     form = request_example(schema, "post", "/api/video/upload")
     with django_capture_on_commit_callbacks(execute=True), open(clip, "rb") as video:

@@ -20,12 +20,6 @@ LEDGER = "/admin/quotas/usageentry/"
 
 
 @pytest.fixture
-def staff(client, make_user):
-    client.force_login(make_user(email="ops@example.com", is_staff=True, is_superuser=True))
-    return client
-
-
-@pytest.fixture
 def spenders(make_user):
     """Users at 10%, 80% and 100% of their limit."""
     made = {}

@@ -3,7 +3,6 @@ process of `tests.celery_worker`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,20 +102,6 @@ def upload(client, path: Path | None, *, headers: dict[str, str] | None = None, 
     with open(path, "rb") as handle:
         data["video"] = handle
         return client.post("/api/video/upload", data, format="multipart", **extra)
-
-
-@pytest.fixture
-def eager(settings) -> Iterator[None]:
-    """Tasks run in the calling process (CELERY_TASK_ALWAYS_EAGER)."""
-    from config.celery import app
-
-    # Read first: Celery loads its configuration from the Django settings lazily, and loading it
-    # after the change below would make "eager" the value to restore.
-    previous = app.conf.task_always_eager
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
 
 
 @pytest.fixture

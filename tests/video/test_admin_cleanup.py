@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -28,14 +27,6 @@ def done(process, clips) -> VideoJob:
     job = process(clips["short"])
     assert job.status == "completed", job.error
     return job
-
-
-@pytest.fixture
-def staff(make_user) -> Client:
-    admin = make_user(email="ops@example.com", is_staff=True, is_superuser=True)
-    client = Client()
-    client.force_login(admin)
-    return client
 
 
 # --- Admin ---------------------------------------------------------------------------------------------
