@@ -1,5 +1,5 @@
-"""Liveness (`/health`, the seed's shape) and readiness (`/health/ready`: database, cache, broker
-and a Celery worker's heartbeat).
+"""Liveness (`/health`, the seed's shape) and readiness (`/health/ready`: database, cache, broker,
+a Celery worker's heartbeat and a supported ffmpeg).
 
 Both are served by `ProbeMiddleware` before host checks and HTTPS redirects, so Docker and load
 balancers can call them by container address over plain HTTP.
@@ -78,11 +78,22 @@ def _check_worker() -> dict[str, Any]:
     return {"hostname": beat.hostname, "age": round(beat.age, 1)}
 
 
+def _check_ffmpeg() -> dict[str, Any]:
+    from core import ffmpeg
+
+    try:
+        binary = ffmpeg.ffmpeg_binary()
+    except ffmpeg.FfmpegUnavailable as exc:
+        raise CheckFailed(str(exc)) from exc
+    return {"version": binary.version, "pinned": binary.pinned}
+
+
 READINESS_CHECKS: dict[str, Callable[[], dict[str, Any] | None]] = {
     "database": _check_databases,
     "cache": _check_cache,
     "broker": _check_broker,
     "worker": _check_worker,
+    "ffmpeg": _check_ffmpeg,
 }
 
 

@@ -85,11 +85,9 @@ from __future__ import annotations
 import bisect
 import concurrent.futures
 import dataclasses
-import functools
 import math
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -103,6 +101,8 @@ from typing import Any, Literal
 import av
 import av.logging
 from PIL import Image
+
+from core import ffmpeg as core_ffmpeg
 
 __all__ = [
     "ALLOWED_CONTAINERS",
@@ -234,17 +234,14 @@ class ExtractionResult:
 # ffmpeg binary and subprocess plumbing
 
 
-@functools.cache
 def ffmpeg_exe() -> str:
-    """Path of the ffmpeg binary: the system one if on PATH, else the one shipped by imageio-ffmpeg."""
-    system = shutil.which("ffmpeg")
-    if system:
-        return system
+    """Path of the ffmpeg binary (core.ffmpeg: the pinned one unless FFMPEG_BINARY names another)."""
     try:
-        import imageio_ffmpeg
-    except ImportError as exc:  # pragma: no cover - imageio-ffmpeg is a declared dependency
-        raise MediaError("ffmpeg is not installed", detail=str(exc)) from exc
-    return imageio_ffmpeg.get_ffmpeg_exe()
+        return core_ffmpeg.ffmpeg_exe()
+    except core_ffmpeg.FfmpegUnavailable as exc:
+        raise MediaError(
+            "Video processing is unavailable: ffmpeg is not usable", detail=str(exc), code="ffmpeg_unavailable"
+        ) from exc
 
 
 def _stderr_message(stderr: str, limit: int = 2000) -> str:
@@ -266,7 +263,8 @@ def _run_ffmpeg(
     temporary file rather than a pipe: a corrupt input can log megabytes, and a full pipe would stall
     ffmpeg.
     """
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    # -copyts: timestamps as stored in the file; _timeline() shifts them explicitly (see _input).
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-copyts"]
     if on_progress_line is not None:
         cmd += ["-nostats", "-progress", "pipe:1", "-stats_period", "0.25"]
     cmd += list(args)
@@ -313,13 +311,32 @@ def _run_ffmpeg(
         )
 
 
-def _input(path: Path, info: VideoInfo) -> list[str]:
+def _input(path: Path, info: VideoInfo, *, seek: float | None = None) -> list[str]:
     """ffmpeg input arguments for a probed file. The demuxer is the one probe accepted (ffmpeg would
     otherwise sniff again, and a playlist or concat script named .mp4 could pull in other files); local
     files only, no network; the path absolute, so neither a leading "-" nor a "proto:" prefix in a file
-    name means anything to ffmpeg."""
+    name means anything to ffmpeg.
+
+    ``seek`` (seconds on the file's timeline) jumps to the keyframe before it without discarding up to
+    it (``-noaccurate_seek``). The position is given as an absolute timestamp (``-seek_timestamp``):
+    ffmpeg releases disagree on where a file starts (5.1 counts an Opus track's pre-skip as a negative
+    start, later releases do not), so nothing here may depend on ffmpeg's idea of the start.
+    """
     demuxer = info.container.split(",")[0]
-    return ["-f", demuxer, "-protocol_whitelist", "file", "-i", str(path.resolve())]
+    args = ["-f", demuxer, "-protocol_whitelist", "file"]
+    if seek is not None:
+        args += ["-noaccurate_seek", "-seek_timestamp", "1", "-ss", f"{info.start_time + seek:.6f}"]
+    return [*args, "-i", str(path.resolve())]
+
+
+def _timeline(info: VideoInfo, at: float = 0.0) -> str:
+    """Filter that puts a stream on the file's timeline (as probe reads it) shifted so ``at`` is 0.
+
+    ffmpeg runs with ``-copyts`` (see _run_ffmpeg), so frames reach the graph with the timestamps
+    stored in the file, and this one shift is the only offset applied whatever ffmpeg release runs.
+    """
+    origin = info.start_time + at
+    return f"setpts=PTS{'-' if origin >= 0 else '+'}{abs(origin):.6f}/TB"
 
 
 def _decode_timeout(seconds_of_video: float) -> float:
@@ -647,7 +664,7 @@ def _extract_ffmpeg(
     n = len(targets)
     window = targets[-1]
     thumb_in_window = thumb_time <= window + _EPS
-    frames_chain = f"fps={_rate(interval)}:round=up:start_time=0"
+    frames_chain = f"{_timeline(info)},fps={_rate(interval)}:round=up:start_time=0"
     if frame_size is not None:
         frames_chain += f",scale={frame_size[0]}:{frame_size[1]}"
     thumb_chain = _thumbnail_chain(thumb_time, thumb_size)
@@ -655,12 +672,11 @@ def _extract_ffmpeg(
     args = ["-t", f"{window + 2 * interval + 1:.6f}", *_input(path, info)]
     src = f"[0:{info.stream_index}]"
     if thumb_in_window:
-        graph = f"{src}split=2[a][b];[a]{frames_chain}[f];[b]setpts=PTS-{thumb_time:.6f}/TB,{thumb_chain}[t]"
+        graph = f"{src}split=2[a][b];[a]{frames_chain}[f];[b]{_timeline(info, thumb_time)},{thumb_chain}[t]"
     else:
-        # Seek to the keyframe before T without discarding up to T (-noaccurate_seek): timestamps come
-        # out relative to T already.
-        args += ["-noaccurate_seek", "-ss", f"{thumb_time:.6f}", *_input(path, info)]
-        graph = f"{src}{frames_chain}[f];[1:{info.stream_index}]{thumb_chain}[t]"
+        # A second input of the same file, seeked to the keyframe before T.
+        args += _input(path, info, seek=thumb_time)
+        graph = f"{src}{frames_chain}[f];[1:{info.stream_index}]{_timeline(info, thumb_time)},{thumb_chain}[t]"
     frames_out = ["-map", "[f]", "-frames:v", str(n), "-q:v", str(qscale), "-start_number", "0", "-f", "image2"]
     thumb_out = ["-map", "[t]", "-frames:v", "1", "-q:v", str(qscale), "-update", "1", "-f", "image2"]
     args += ["-filter_complex", graph, *frames_out, str(out_dir / "frame_%05d.jpg")]
@@ -1011,8 +1027,8 @@ def make_thumbnail(
     t = _clamp_time(timestamp, info)
     width, height = _fit(info.width, info.height, max_side)
     out.unlink(missing_ok=True)
-    source = ["-noaccurate_seek", "-ss", f"{t:.6f}", *_input(path, info)]
-    graph = f"[0:{info.stream_index}]{_thumbnail_chain(t, (width, height))}"
+    source = _input(path, info, seek=t)
+    graph = f"[0:{info.stream_index}]{_timeline(info, t)},{_thumbnail_chain(t, (width, height))}"
     output = ["-frames:v", "1", "-q:v", str(_qscale(jpeg_quality)), "-update", "1", "-f", "image2", str(out)]
     _run_ffmpeg([*source, "-filter_complex", graph, *output], timeout=timeout, what="Thumbnail")
     if out.is_file():
@@ -1081,7 +1097,8 @@ def make_storyboard(
         sprite.save(out, "JPEG", quality=jpeg_quality)
     else:
         graph = (
-            f"[0:{info.stream_index}]fps={_rate(step)}:round=up:start_time=0,scale={tile_w}:{tile_h},tile={cols}x{rows}"
+            f"[0:{info.stream_index}]{_timeline(info)},fps={_rate(step)}:round=up:start_time=0,"
+            f"scale={tile_w}:{tile_h},tile={cols}x{rows}"
         )
         out.unlink(missing_ok=True)
         output = ["-frames:v", "1", "-q:v", str(_qscale(jpeg_quality)), "-update", "1", "-f", "image2", str(out)]

@@ -25,7 +25,7 @@ PASSWORD = "Correct-Horse-42-battery"
 TIMEOUT_MS = 20_000
 
 pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (run .ci/browser.sh)"),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (run .ci/test-packages.sh)"),
     pytest.mark.django_db(transaction=True),
 ]
 

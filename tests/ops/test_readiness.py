@@ -38,7 +38,7 @@ def test_all_up_reports_the_worker_that_beat(api, worker_alive):
     assert body["status"] == "OK"
     assert "failing" not in body
     assert {name: check["status"] for name, check in body["checks"].items()} == dict.fromkeys(
-        ("database", "cache", "broker", "worker"), "up"
+        ("database", "cache", "broker", "worker", "ffmpeg"), "up"
     )
     assert body["checks"]["worker"]["hostname"] == "celery@ops-test"
     assert 0 <= body["checks"]["worker"]["age"] < 60

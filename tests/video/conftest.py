@@ -3,15 +3,44 @@ process of `tests.celery_worker`."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from imageio_ffmpeg import get_ffmpeg_exe
 
+from core import ffmpeg as core_ffmpeg
 from tests.celery_worker import celery_worker_process, wait_for, worker  # noqa: F401 - fixtures
 from tests.video.media_fixtures import make_clip, truncate_copy, write_garbage
 
 TERMINAL = {"completed", "failed", "cancelled"}
+
+
+def _ffmpeg_flavours() -> list[str]:
+    """The pinned ffmpeg always; the system one too when the machine has a supported one on PATH."""
+    system = shutil.which("ffmpeg")
+    if system is None or os.path.realpath(system) == os.path.realpath(get_ffmpeg_exe()):
+        return ["pinned"]
+    try:
+        core_ffmpeg.check_version(core_ffmpeg._version_line(system), path=system)
+    except core_ffmpeg.FfmpegUnavailable:
+        return ["pinned"]  # tests/video/test_ffmpeg_binary.py covers how an old one is refused
+    return ["pinned", "system"]
+
+
+@pytest.fixture(params=_ffmpeg_flavours())
+def each_ffmpeg(request, monkeypatch) -> core_ffmpeg.FfmpegBinary:
+    """Runs the test once per ffmpeg the product may be given: what it makes must not depend on it."""
+    if request.param == "system":
+        monkeypatch.setenv(core_ffmpeg.ENV_VAR, "ffmpeg")
+    else:
+        monkeypatch.delenv(core_ffmpeg.ENV_VAR, raising=False)
+    binary = core_ffmpeg.ffmpeg_binary()
+    assert binary.pinned == (request.param == "pinned")
+    return binary
+
 
 # name -> how to make it (all small: 320x240 or less, a few seconds).
 CLIP_SPECS: dict[str, dict[str, Any]] = {

@@ -1,4 +1,7 @@
-"""Synthetic video clips for the video tests, generated with the bundled ffmpeg binary.
+"""Synthetic video clips for the video tests, generated with the pinned ffmpeg binary.
+
+The clips are the tests' inputs, so they are made by imageio-ffmpeg's binary whatever ffmpeg the
+product is told to run (FFMPEG_BINARY): every machine tests the product on the same bytes.
 
 `make_clip` writes a short clip in any container/codec pair the tests need. With
 ``pattern="index"`` every frame paints its own frame number into the picture (left half: number // 16,
@@ -16,9 +19,8 @@ from typing import Literal
 
 import av
 import numpy as np
+from imageio_ffmpeg import get_ffmpeg_exe
 from PIL import Image
-
-from video.media import ffmpeg_exe
 
 # Luma step between the 16 levels used by the index pattern: wide enough that lossy codecs at the
 # bitrates below never move a flat block by half a step.
@@ -38,7 +40,7 @@ _QUALITY_ARGS: dict[str, list[str]] = {
 
 def _run(args: Sequence[str]) -> None:
     proc = subprocess.run(
-        [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args],
+        [get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -111,12 +113,8 @@ def make_clip(
     _run(args)
     if rotate:
         copy = ["-map", "0", "-c", "copy", "-f", container, str(path)]
-        try:
-            # ffmpeg >= 6.1: -display_rotation (counter-clockwise) sets the display matrix.
-            _run(["-display_rotation", str((360 - rotate) % 360), "-i", str(encode_to), *copy])
-        except RuntimeError:
-            # Older ffmpeg (a system one on PATH) still maps the legacy clockwise rotate tag.
-            _run(["-i", str(encode_to), "-metadata:s:v:0", f"rotate={rotate}", *copy])
+        # -display_rotation (counter-clockwise) sets the display matrix.
+        _run(["-display_rotation", str((360 - rotate) % 360), "-i", str(encode_to), *copy])
         encode_to.unlink()
     return path
 

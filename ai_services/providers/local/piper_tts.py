@@ -157,9 +157,9 @@ _FFMPEG_OUTPUT: dict[str, list[str]] = {
 
 
 def _ffmpeg_exe() -> str:
-    import imageio_ffmpeg
+    from core.ffmpeg import ffmpeg_exe
 
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    return ffmpeg_exe()
 
 
 def _wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:

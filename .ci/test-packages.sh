@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the suite runs against when they are missing:
+#   chromium  the browser tests (tests/ops/test_browser.py);
+#   ffmpeg    the system ffmpeg, which the media tests run against besides the pinned one.
+# Without root or apt-get it only prints a note: the browser tests then skip themselves with a clear
+# reason, and the media tests run on the pinned ffmpeg alone.
+set -euo pipefail
+
+missing=()
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
+[[ -x /usr/bin/ffmpeg ]] || missing+=(ffmpeg)
+if [[ ${#missing[@]} -eq 0 ]]; then
+    exit 0
+fi
+if [[ "$(id -u)" -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "note: ${missing[*]} missing and cannot be installed here (needs root and apt-get)." \
+        "Install with: apt-get install ${missing[*]}"
+    exit 0
+fi
+echo "Installing ${missing[*]} for the tests..."
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}" >/dev/null
