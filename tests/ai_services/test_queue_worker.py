@@ -16,9 +16,12 @@ from ai_services.models import AIJob
 from ai_services.tasks import reap_stale_ai_jobs
 from quotas.models import Reservation
 from tests.celery_worker import wait_for
+from tests.text_metrics import wer
 
 STT = "/api/ai/speech-to-text"
 SENTENCE = "The quick brown fox jumps over the lazy dog."
+# Whisper may mishear a word of the nine ("quit" for "quick" was seen); two would be a real regression.
+MAX_WER = 0.12
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +47,6 @@ def finished(job_id) -> AIJob:
     )
 
 
-def words(text: str) -> list[str]:
-    return "".join(c for c in text.lower() if c.isalpha() or c.isspace()).split()
-
-
 def test_a_queued_transcription_is_run_by_the_worker(worker, local_settings, client_a, spoken):
     job = queue(client_a, spoken)
     stored = job.input_file.name
@@ -55,7 +54,7 @@ def test_a_queued_transcription_is_run_by_the_worker(worker, local_settings, cli
     done = finished(job.id)
 
     assert done.status == "completed", f"{done.error}\n{worker.log()[-3000:]}"
-    assert words(done.output["text"]) == words(SENTENCE)
+    assert wer(SENTENCE, done.output["text"]) <= MAX_WER, done.output["text"]
     assert done.attempts == 1
     assert Reservation.objects.get(pk=done.reservation_id).status == "settled"
     assert not default_storage.exists(stored)
@@ -82,4 +81,4 @@ def test_a_job_whose_worker_died_is_requeued_by_the_beat_reaper(worker, local_se
     done = finished(job.id)
     assert done.status == "completed", f"{done.error}\n{worker.log()[-3000:]}"
     assert done.attempts == 2
-    assert words(done.output["text"]) == words(SENTENCE)
+    assert wer(SENTENCE, done.output["text"]) <= MAX_WER, done.output["text"]
