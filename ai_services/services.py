@@ -612,6 +612,13 @@ def transcription_job_process(*, job_id: str, keep_on: tuple[type[BaseException]
         .update(status=AIJob.Status.PROCESSING, started_at=now, updated_at=now, attempts=F("attempts") + 1)
     )
     if not claimed:
+        if not AIJob.objects.filter(id=job_id).exists():
+            logger.error(
+                "AI job %s is not in this worker's database (instance %s): deleted since it was queued, or "
+                "sent by an instance of another database sharing this broker, whose reaper will send it again",
+                job_id,
+                Path(settings.INSTANCE_DIR).name,
+            )
         return None
     job = AIJob.objects.get(id=job_id)
     call = _Call(job=job, reservation=Reservation.objects.get(pk=job.reservation_id), started=time.perf_counter())

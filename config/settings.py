@@ -13,6 +13,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config.instance import embedded_broker_url, instance_dir
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -116,6 +118,9 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Embedded broker, beat schedule, worker heartbeat files and vector caches of this database only
+# (see config/instance.py): instances serving different databases never share them.
+INSTANCE_DIR = Path(env.str("INSTANCE_DIR", default="") or instance_dir(VAR_DIR, DATABASES["default"]))
 
 # --- Cache (rate-limit counters, Google keys, token grace windows) ----------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -261,9 +266,11 @@ FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default=None)
 # --- Celery ----------------------------------------------------------------------------------
 # Without Redis the embedded broker is kombu's SQLAlchemy transport on a SQLite file, so a real
 # worker process takes the jobs and requests never block on video or AI work.
-CELERY_BROKER_URL = env.str(
-    "CELERY_BROKER_URL", default=REDIS_URL or f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"
-)
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or embedded_broker_url(INSTANCE_DIR))
+if CELERY_BROKER_URL.startswith("sqla+sqlite:"):
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)  # SQLite creates the file, not its folder
+# Beat (embedded in the `make run` worker, or its own process) keeps its schedule here.
+CELERY_BEAT_SCHEDULE_FILENAME = str(INSTANCE_DIR / "celerybeat-schedule")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -342,7 +349,7 @@ EMBEDDINGS_CHUNK_SIZE_MAX = env.int("EMBEDDINGS_CHUNK_SIZE_MAX", default=512)
 EMBEDDINGS_CHUNK_SIZE_DEFAULT = env.int("EMBEDDINGS_CHUNK_SIZE_DEFAULT", default=200)
 EMBEDDINGS_CHUNK_OVERLAP_DEFAULT = env.int("EMBEDDINGS_CHUNK_OVERLAP_DEFAULT", default=40)
 # Memory-mappable .npy copies of each user's vectors, rebuilt from the database when stale.
-EMBEDDINGS_CACHE_DIR = env.str("EMBEDDINGS_CACHE_DIR", default="") or str(VAR_DIR / "vector-cache")
+EMBEDDINGS_CACHE_DIR = env.str("EMBEDDINGS_CACHE_DIR", default="") or str(INSTANCE_DIR / "vector-cache")
 # Memory for the matrices of recently searched users in each process (least recently used go first).
 EMBEDDINGS_CACHE_MAX_BYTES = env.int("EMBEDDINGS_CACHE_MAX_BYTES", default=2 * 1024**3)
 # Per user and model: above this many vectors an HNSW index (approximate) serves searches; 0 = never.
@@ -414,7 +421,7 @@ WORKER_METRICS_ADDRESS = env.str("WORKER_METRICS_ADDRESS", default="0.0.0.0")  #
 WORKER_HEARTBEAT_STORE = env.str("WORKER_HEARTBEAT_STORE", default="") or ("cache" if REDIS_URL else "file")
 if WORKER_HEARTBEAT_STORE not in {"cache", "file"}:
     raise ImproperlyConfigured("WORKER_HEARTBEAT_STORE must be cache or file.")
-WORKER_HEARTBEAT_DIR = Path(env.str("WORKER_HEARTBEAT_DIR", default="") or VAR_DIR / "worker-heartbeats")
+WORKER_HEARTBEAT_DIR = Path(env.str("WORKER_HEARTBEAT_DIR", default="") or INSTANCE_DIR / "worker-heartbeats")
 WORKER_HEARTBEAT_INTERVAL = env.float("WORKER_HEARTBEAT_INTERVAL", default=10.0)
 WORKER_HEARTBEAT_STALE_SECONDS = env.int("WORKER_HEARTBEAT_STALE_SECONDS", default=60)
 # Celery keeps Django's logging (same format, request ids) instead of installing its own.

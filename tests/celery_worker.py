@@ -25,6 +25,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
+from config.instance import embedded_broker_url, instance_dir
+
 BASE_DIR = Path(django_settings.BASE_DIR)
 
 
@@ -51,12 +53,18 @@ def _database_url() -> str:
     return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}{port}/{db['NAME']}"
 
 
+def _instance_dir() -> Path:
+    return instance_dir(Path(django_settings.VAR_DIR), connection.settings_dict)
+
+
 def _broker_url() -> str:
     if django_settings.REDIS_URL:
         return django_settings.CELERY_BROKER_URL
-    # A broker file of this test database only: concurrent test runs must not take each other's tasks.
-    stem = Path(connection.settings_dict["NAME"]).with_suffix("")
-    return f"sqla+sqlite:///{stem}-broker.sqlite3"
+    # The test database's own broker file (config/instance.py): a worker of another instance on this
+    # machine, such as a `make run` of this checkout, never takes the suite's tasks.
+    folder = _instance_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return embedded_broker_url(folder)
 
 
 @dataclass
@@ -144,6 +152,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory) 
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
+        "INSTANCE_DIR": str(_instance_dir()),
         "CELERY_BROKER_URL": broker,
         "MEDIA_ROOT": str(media_root),
         "CELERY_TASK_ALWAYS_EAGER": "false",

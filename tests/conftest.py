@@ -11,8 +11,11 @@ import django_ratelimit.core
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
+
+from config.instance import instance_dir
 
 _counter = itertools.count(1)
 REAL_LIMITS = copy.deepcopy(django_settings.RATE_LIMITS)
@@ -31,6 +34,9 @@ def _isolated(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["tests.hashers.FastArgon2PasswordHasher"]
     settings.RATE_LIMITS = GENEROUS_LIMITS
     settings.WORKER_HEARTBEAT_DIR = tmp_path / "worker-heartbeats"  # embedded mode's heartbeat files
+    # The test database's own instance files (a `make run` of this checkout has the main database's),
+    # the folder a worker subprocess pointed at the test database derives too.
+    settings.INSTANCE_DIR = instance_dir(django_settings.VAR_DIR, connection.settings_dict)
     yield
     cache.clear()
 

@@ -385,6 +385,12 @@ def video_job_claim(*, job_id: uuid.UUID | str, task_id: str = "") -> Claim:
         return Claim(job=job, token=token)
     job = VideoJob.objects.filter(id=job_id).first()
     if job is None:
+        logger.error(
+            "Video job %s is not in this worker's database (instance %s): deleted since it was queued, or "
+            "sent by an instance of another database sharing this broker, whose reaper will send it again",
+            job_id,
+            Path(settings.INSTANCE_DIR).name,
+        )
         return Claim(reason="deleted")
     if job.status == Status.PROCESSING and job.attempts < settings.VIDEO_MAX_ATTEMPTS:
         stale_at = (job.heartbeat_at or now) + timedelta(seconds=settings.VIDEO_HEARTBEAT_STALE_SECONDS)

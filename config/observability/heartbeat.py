@@ -3,11 +3,13 @@
 Where the beats go must be a store the web processes and the workers share:
 
 - `cache` (when `REDIS_URL` is set, the production setup): the Django cache, i.e. Redis. Each worker
-  writes `worker:heartbeat:<hostname>` and the shared `worker:heartbeat:latest`; readiness only needs
+  writes `worker:heartbeat:<instance>:<hostname>` and the shared `worker:heartbeat:<instance>:latest`
+  (the instance names the database, see config/instance.py, so a deployment of another database on the
+  same Redis never passes for ours); readiness only needs
   to know that *some* worker beat recently, so the last writer winning is exactly right, and keys
   expire by themselves when every worker is gone.
 - `file` (the embedded default, where the cache is per process): one small JSON file per worker
-  under `WORKER_HEARTBEAT_DIR` (default `var/worker-heartbeats/`), replaced atomically. `make run`
+  under `WORKER_HEARTBEAT_DIR` (default `var/instances/<instance>/worker-heartbeats/`), replaced atomically. `make run`
   starts the web server and the worker on one machine, so a folder is shared by construction.
 
 A database table would also be shared in both setups, but it would need an app of its own and
@@ -35,7 +37,6 @@ from django.core.cache import cache
 
 logger = logging.getLogger(__name__)
 
-_LATEST_KEY = "worker:heartbeat:latest"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._@-]")
 
 
@@ -53,6 +54,10 @@ def _store() -> str:
     return settings.WORKER_HEARTBEAT_STORE
 
 
+def _key(name: str) -> str:
+    return f"worker:heartbeat:{Path(settings.INSTANCE_DIR).name}:{name}"
+
+
 def _expiry_seconds() -> int:
     # Long enough to read a stale beat (and say "stale" rather than "never"), short enough to clean up.
     return max(3 * settings.WORKER_HEARTBEAT_STALE_SECONDS, 60)
@@ -66,7 +71,7 @@ def heartbeat_write(*, hostname: str, at: float | None = None) -> Heartbeat:
     beat = Heartbeat(hostname=hostname, at=time.time() if at is None else at)
     payload = {"hostname": beat.hostname, "at": beat.at}
     if _store() == "cache":
-        cache.set_many({f"worker:heartbeat:{hostname}": payload, _LATEST_KEY: payload}, timeout=_expiry_seconds())
+        cache.set_many({_key(hostname): payload, _key("latest"): payload}, timeout=_expiry_seconds())
         return beat
     path = _file_for(hostname)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +89,7 @@ def heartbeat_write(*, hostname: str, at: float | None = None) -> Heartbeat:
 
 def heartbeat_latest() -> Heartbeat | None:
     if _store() == "cache":
-        payload = cache.get(_LATEST_KEY)
+        payload = cache.get(_key("latest"))
         return Heartbeat(hostname=payload["hostname"], at=float(payload["at"])) if payload else None
     directory = Path(settings.WORKER_HEARTBEAT_DIR)
     latest: Heartbeat | None = None
@@ -103,10 +108,10 @@ def heartbeat_latest() -> Heartbeat | None:
 
 def heartbeat_clear(*, hostname: str) -> None:
     if _store() == "cache":
-        cache.delete(f"worker:heartbeat:{hostname}")
-        latest = cache.get(_LATEST_KEY)
+        cache.delete(_key(hostname))
+        latest = cache.get(_key("latest"))
         if latest and latest.get("hostname") == hostname:
-            cache.delete(_LATEST_KEY)
+            cache.delete(_key("latest"))
         return
     _file_for(hostname).unlink(missing_ok=True)
 

@@ -7,6 +7,8 @@ a worker (the commit hook that sends it is not run), or a job whose worker claim
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -236,3 +238,13 @@ def test_conversation_admin_renames_and_deletes_through_the_services(staff, open
     assert not Conversation.objects.exists()
     assert not Message.objects.exists()
     assert AIJob.objects.get().conversation is None  # the job history stays
+
+
+@pytest.mark.django_db
+def test_a_transcription_this_worker_cannot_find_is_logged_loudly(caplog):
+    missing = uuid.uuid4()
+    with caplog.at_level(logging.ERROR, logger="ai_services.services"):
+        assert services.transcription_job_process(job_id=str(missing)) is None
+    [record] = [r for r in caplog.records if str(missing) in r.getMessage()]
+    assert record.levelno == logging.ERROR
+    assert "not in this worker's database" in record.getMessage()

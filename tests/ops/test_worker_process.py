@@ -99,6 +99,7 @@ def worker(request, settings, tmp_path) -> Iterator[Worker]:
         "PYTHONPATH": str(ROOT),
         "CELERY_BROKER_URL": broker_url,
         "WORKER_HEARTBEAT_DIR": str(settings.WORKER_HEARTBEAT_DIR),
+        "INSTANCE_DIR": str(settings.INSTANCE_DIR),
         "WORKER_HEARTBEAT_INTERVAL": "0.5",
         "WORKER_METRICS_PORT": str(port),
         "WORKER_METRICS_ADDRESS": "127.0.0.1",

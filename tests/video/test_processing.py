@@ -3,6 +3,7 @@ failures and refunds, re-runs, claims, cancellation, the progress heartbeat and 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from video import services
 from video.models import VideoFrame, VideoJob
 from video.tasks import process_video_job, reap_stale_video_jobs
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("each_ffmpeg")]
 
 
 def used_units(user) -> int:
@@ -367,3 +368,16 @@ def test_reaper_gives_a_queued_job_longer_before_resending_it(client_a, clips, s
 
     VideoJob.objects.filter(pk=job.pk).update(updated_at=waited - timedelta(seconds=10 * 3600))
     assert services.video_jobs_reap().resent == [str(job.id)]
+
+
+def test_a_task_for_a_job_this_worker_cannot_find_is_logged_loudly(eager, caplog, settings):
+    """A worker that shares a broker with an instance of another database receives jobs it can't
+    find: it says so at ERROR, naming its instance, instead of dropping them silently (the sending
+    instance's reaper sends them again: test_reaper_gives_a_queued_job_longer_before_resending_it)."""
+    missing = uuid.uuid4()
+    with caplog.at_level(logging.ERROR, logger="video.services"):
+        assert process_video_job.delay(str(missing)).get() == "deleted"
+    [record] = [r for r in caplog.records if str(missing) in r.getMessage()]
+    assert record.levelno == logging.ERROR
+    assert "not in this worker's database" in record.getMessage()
+    assert Path(settings.INSTANCE_DIR).name in record.getMessage()
