@@ -33,6 +33,9 @@ migrate: install
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput -v 0
 
+# The web server and a worker (with beat) run under honcho (Procfile.dev): it starts each in a
+# session of its own and, on Ctrl-C or SIGTERM (make forwards SIGTERM to it), stops every one of them,
+# SIGTERM to each process group and SIGKILL to whatever is left 5 s later.
 run: migrate
 	@$(PY) manage.py collectstatic --noinput -v 0
 	@echo ""
@@ -41,16 +44,13 @@ run: migrate
 	@echo "  Admin:     http://$(HOST):$(PORT)/admin/   (create a user: $(PY) manage.py createsuperuser)"
 	@echo "  Health:    http://$(HOST):$(PORT)/health"
 	@echo ""
-	@set -m; $(PY) -m celery -A config worker --beat --loglevel=warning --concurrency=2 \
-		--schedule var/celerybeat-schedule & worker=$$!; \
-	trap 'kill -- -$$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	@RUN_PYTHON=$(PY) RUN_ADDRESS=$(HOST):$(PORT) exec $(VENV)/bin/honcho start --no-colour -f Procfile.dev
 
 worker: install
 	$(PY) -m celery -A config worker --loglevel=info
 
 beat: install
-	$(PY) -m celery -A config beat --loglevel=info --schedule var/celerybeat-schedule
+	$(PY) -m celery -A config beat --loglevel=info
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
@@ -68,7 +68,7 @@ test: install-dev services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
-	@bash .ci/browser.sh
+	@bash .ci/test-packages.sh
 	@echo "== Suite on PostgreSQL + Redis =="
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -q -p no:cacheprovider
 	@echo "== Suite on the embedded default (SQLite, no Redis) =="
