@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts import openapi_examples as examples
 from accounts import services
-from accounts.devices import client_ip, device_name_from_request
+from accounts.devices import device_name_from_request
 from accounts.models import DeviceSession
 from accounts.serializers import (
     AuthResultSerializer,
@@ -28,6 +28,7 @@ from accounts.serializers import (
 )
 from config.api.envelope import ok
 from config.api.pagination import paginate
+from core.client_address import client_ip
 from quotas import ratelimit
 
 
@@ -51,12 +52,17 @@ def _signed_in(request: Request, result: services.SignIn, *, message: str, statu
 class RegisterView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
-    rate_category = ratelimit.AUTH
+    rate_category = ratelimit.SIGNUP
 
     @extend_schema(
         tags=["auth"],
         request=RegisterSerializer,
-        responses={201: AuthResultSerializer},
+        responses={
+            201: AuthResultSerializer,
+            400: examples.REGISTER_INVALID,
+            409: examples.EMAIL_TAKEN,
+            429: examples.RATE_LIMITED,
+        },
         examples=[examples.REGISTER_REQUEST, examples.REGISTERED],
     )
     def post(self, request: Request) -> Response:
@@ -69,18 +75,23 @@ class RegisterView(APIView):
 class LoginView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
-    rate_category = ratelimit.AUTH
+    rate_category = ratelimit.SIGNIN
 
     @extend_schema(
         tags=["auth"],
         request=LoginSerializer,
-        responses={200: AuthResultSerializer},
+        responses={
+            200: AuthResultSerializer,
+            400: examples.INVALID_INPUT,
+            401: examples.INVALID_CREDENTIALS,
+            429: examples.SIGNIN_RATE_LIMITED,
+        },
         examples=[examples.LOGIN_REQUEST, examples.SIGNED_IN],
     )
     def post(self, request: Request) -> Response:
         body = LoginSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        user = services.user_authenticate(**body.validated_data)
+        user = services.user_authenticate(**body.validated_data, address=client_ip(request))
         return _signed_in(
             request, services.session_start(user=user, device=_device(request)), message="Login successful"
         )
@@ -89,12 +100,18 @@ class LoginView(APIView):
 class GoogleSignInView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
-    rate_category = ratelimit.AUTH
+    rate_category = ratelimit.SIGNIN
 
     @extend_schema(
         tags=["auth"],
         request=GoogleSignInSerializer,
-        responses={200: AuthResultSerializer},
+        responses={
+            200: AuthResultSerializer,
+            400: examples.INVALID_INPUT,
+            401: examples.GOOGLE_REFUSED,
+            429: examples.RATE_LIMITED,
+            503: examples.GOOGLE_UNAVAILABLE,
+        },
         examples=[examples.GOOGLE_REQUEST, examples.SIGNED_IN],
     )
     def post(self, request: Request) -> Response:
@@ -107,11 +124,17 @@ class GoogleSignInView(APIView):
 class RefreshView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    rate_category = ratelimit.REFRESH
 
     @extend_schema(
         tags=["auth"],
         request=RefreshSerializer,
-        responses={200: TokenPairSerializer},
+        responses={
+            200: TokenPairSerializer,
+            400: examples.INVALID_INPUT,
+            401: examples.REFRESH_REFUSED,
+            429: examples.RATE_LIMITED,
+        },
         examples=[examples.REFRESH_REQUEST, examples.REFRESHED],
     )
     def post(self, request: Request) -> Response:
@@ -128,7 +151,12 @@ class LogoutView(APIView):
     @extend_schema(
         tags=["auth"],
         request=RefreshSerializer,
-        responses={200: examples.LOGGED_OUT},
+        responses={
+            200: examples.LOGGED_OUT,
+            400: examples.INVALID_INPUT,
+            401: examples.LOGOUT_REFUSED,
+            429: examples.RATE_LIMITED,
+        },
         examples=[examples.REFRESH_REQUEST],
     )
     def post(self, request: Request) -> Response:
