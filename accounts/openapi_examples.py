@@ -214,3 +214,26 @@ LOGOUT_REFUSED = error_response(
     error_example("Invalid", message="The refresh token is invalid.", code="token_invalid"),
     error_example("Expired", message="The refresh token has expired.", code="token_expired"),
 )
+NOT_SIGNED_IN = error_response(
+    "The access token is missing, invalid or expired, or its session was signed out.",
+    error_example("No token", message="Authentication credentials were not provided.", code="not_authenticated"),
+    error_example("Expired", message="The access token has expired.", code="token_expired"),
+    error_example("Signed out", message="This session has been signed out.", code="session_revoked"),
+)
+SESSION_NOT_FOUND = error_response(
+    "No active session with this id among yours.",
+    error_example("Not found", message="Session not found.", code="not_found"),
+)
+WRONG_CURRENT_PASSWORD = error_response(
+    "Invalid input, a wrong current password, or a new password the password rules refuse.",
+    error_example(
+        "Wrong current password",
+        message="The current password is wrong.",
+        code="invalid_password",
+        errors={"currentPassword": ["Wrong password."]},
+    ),
+)
+RATE_LIMITED_PER_USER = error_response(
+    "Too many requests from this user; see `Retry-After`.",
+    error_example("Too many requests", message="Too many requests. Try again in 7 seconds.", code="rate_limited"),
+)

@@ -28,8 +28,12 @@ from accounts.serializers import (
 )
 from config.api.envelope import ok
 from config.api.pagination import paginate
+from config.api.schema import COMPLETE_RESPONSES
 from core.client_address import client_ip
 from quotas import ratelimit
+
+# Each operation here documents every status it answers (config.api.schema adds none of its own).
+COMPLETE = {COMPLETE_RESPONSES: True}
 
 
 def _device(request: Request) -> services.DeviceInfo:
@@ -56,6 +60,7 @@ class RegisterView(APIView):
 
     @extend_schema(
         tags=["auth"],
+        extensions=COMPLETE,
         request=RegisterSerializer,
         responses={
             201: AuthResultSerializer,
@@ -79,6 +84,7 @@ class LoginView(APIView):
 
     @extend_schema(
         tags=["auth"],
+        extensions=COMPLETE,
         request=LoginSerializer,
         responses={
             200: AuthResultSerializer,
@@ -104,6 +110,7 @@ class GoogleSignInView(APIView):
 
     @extend_schema(
         tags=["auth"],
+        extensions=COMPLETE,
         request=GoogleSignInSerializer,
         responses={
             200: AuthResultSerializer,
@@ -128,6 +135,7 @@ class RefreshView(APIView):
 
     @extend_schema(
         tags=["auth"],
+        extensions=COMPLETE,
         request=RefreshSerializer,
         responses={
             200: TokenPairSerializer,
@@ -150,6 +158,7 @@ class LogoutView(APIView):
 
     @extend_schema(
         tags=["auth"],
+        extensions=COMPLETE,
         request=RefreshSerializer,
         responses={
             200: examples.LOGGED_OUT,
@@ -167,14 +176,23 @@ class LogoutView(APIView):
 
 
 class MeView(APIView):
-    @extend_schema(tags=["auth"], responses={200: UserSerializer}, examples=[examples.ME])
+    @extend_schema(
+        tags=["auth"],
+        extensions=COMPLETE,
+        responses={200: UserSerializer, 401: examples.NOT_SIGNED_IN, 429: examples.RATE_LIMITED_PER_USER},
+        examples=[examples.ME],
+    )
     def get(self, request: Request) -> Response:
         return ok(UserSerializer(request.user, context={"request": request}).data)
 
 
 class LogoutAllView(APIView):
     @extend_schema(
-        tags=["auth"], request=None, responses={200: RevokedSerializer}, examples=[examples.LOGGED_OUT_EVERYWHERE]
+        tags=["auth"],
+        extensions=COMPLETE,
+        request=None,
+        responses={200: RevokedSerializer, 401: examples.NOT_SIGNED_IN, 429: examples.RATE_LIMITED_PER_USER},
+        examples=[examples.LOGGED_OUT_EVERYWHERE],
     )
     def post(self, request: Request) -> Response:
         count = services.sessions_revoke_all(user=request.user)
@@ -194,7 +212,16 @@ class SessionListView(APIView):
 
 
 class SessionDetailView(APIView):
-    @extend_schema(tags=["auth"], responses={200: examples.SESSION_REVOKED})
+    @extend_schema(
+        tags=["auth"],
+        extensions=COMPLETE,
+        responses={
+            200: examples.SESSION_REVOKED,
+            401: examples.NOT_SIGNED_IN,
+            404: examples.SESSION_NOT_FOUND,
+            429: examples.RATE_LIMITED_PER_USER,
+        },
+    )
     def delete(self, request: Request, session_id) -> Response:
         services.session_revoke(user=request.user, session_id=session_id)
         return ok(None, message="Session revoked")
@@ -205,8 +232,14 @@ class ChangePasswordView(APIView):
 
     @extend_schema(
         tags=["auth"],
+        extensions=COMPLETE,
         request=ChangePasswordSerializer,
-        responses={200: RevokedSessionsSerializer},
+        responses={
+            200: RevokedSessionsSerializer,
+            400: examples.WRONG_CURRENT_PASSWORD,
+            401: examples.NOT_SIGNED_IN,
+            429: examples.RATE_LIMITED_PER_USER,
+        },
         examples=[examples.CHANGE_PASSWORD_REQUEST, examples.PASSWORD_CHANGED],
     )
     def post(self, request: Request) -> Response:
