@@ -139,7 +139,7 @@ else:
 # Behind proxies the client is in X-Forwarded-For, believed only from these: how many proxies
 # stand in front of the app, and/or their addresses or networks. Unset: the socket peer.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
-TRUSTED_PROXY_NETWORKS = env.list("TRUSTED_PROXY_NETWORKS", default=[])
+TRUSTED_PROXY_NETWORKS = [entry.strip() for entry in env.list("TRUSTED_PROXY_NETWORKS", default=[]) if entry.strip()]
 try:
     [ipaddress.ip_network(entry, strict=False) for entry in TRUSTED_PROXY_NETWORKS]
 except ValueError as _exc:
