@@ -21,8 +21,6 @@ checked, so the refused attempt teaches the attacker nothing and spends nothing 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.utils import timezone
 from rest_framework_simplejwt.settings import api_settings
@@ -59,7 +57,7 @@ def _address_is_familiar(email: str, address: str | None) -> bool:
     if address is None:
         return False
     where = address_key(address)
-    since = timezone.now() - api_settings.REFRESH_TOKEN_LIFETIME - timedelta(days=1)
+    since = timezone.now() - api_settings.REFRESH_TOKEN_LIFETIME
     recent = (
         DeviceSession.objects.filter(user__email__iexact=email, created_at__gte=since, ip_address__isnull=False)
         .order_by("-created_at")
