@@ -7,7 +7,11 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from accounts import services
+from accounts.admin_login import ProtectedAdminLoginForm
 from accounts.models import DeviceSession, User
+
+# Staff sign in under the same brute-force protection as the API (accounts/signin_protection.py).
+admin.site.login_form = ProtectedAdminLoginForm
 
 
 class DeviceSessionInline(admin.TabularInline):

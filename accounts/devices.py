@@ -47,15 +47,3 @@ def device_name_from_user_agent(user_agent: str) -> str:
     if browser and system:
         return f"{browser} on {system}"
     return browser or system or user_agent.split(" ")[0][:200]
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR is the peer; behind a proxy, gunicorn/WhiteNoise see the proxy, so production
-    # deployments set USE_X_FORWARDED_FOR and trust the first hop the proxy appends.
-    from django.conf import settings
-
-    if getattr(settings, "USE_X_FORWARDED_FOR", False):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip() or None
-    return request.META.get("REMOTE_ADDR") or None

@@ -124,3 +124,116 @@ DEACTIVATED = success_example(
     "Deactivated", {"revokedSessions": 2}, message="Account deactivated; every device was signed out"
 )
 ACCOUNT_DELETED = null_response("Account and all its data deleted")
+
+# --- Errors of /api/auth (each status an endpoint really answers, with its codes) --------------
+
+INVALID_INPUT = error_response(
+    "Invalid input: `errors` names each field.",
+    error_example(
+        "Invalid field",
+        message="Enter a valid email address.",
+        code="validation_error",
+        errors={"email": ["Enter a valid email address."]},
+    ),
+)
+WEAK_PASSWORD = error_example(
+    "Password refused by the password rules",
+    message="This password is too short. It must contain at least 8 characters.",
+    code="validation_error",
+    errors={"password": ["This password is too short. It must contain at least 8 characters."]},
+)
+REGISTER_INVALID = error_response(
+    "Invalid input, or a password the password rules refuse.",
+    error_example(
+        "Invalid field",
+        message="Enter a valid email address.",
+        code="validation_error",
+        errors={"email": ["Enter a valid email address."]},
+    ),
+    WEAK_PASSWORD,
+)
+EMAIL_TAKEN = error_response(
+    "An account with this email already exists.",
+    error_example(
+        "Email taken",
+        message="An account with this email already exists.",
+        code="email_taken",
+        errors={"email": ["Already registered."]},
+    ),
+)
+INVALID_CREDENTIALS = error_response(
+    "Wrong email or password (`X-RateLimit-Remaining`: failed attempts left for this email from this "
+    "address), or a deactivated account.",
+    error_example("Invalid credentials", message="Invalid email or password.", code="invalid_credentials"),
+    error_example("Deactivated", message="This account is deactivated.", code="account_inactive"),
+)
+SIGNIN_RATE_LIMITED = error_response(
+    "Too many failed sign-ins (for this email from this address, from this address, or for this email "
+    "from addresses it never signed in from), or too many sign-in requests; see `Retry-After`.",
+    error_example(
+        "Too many failed sign-ins",
+        message="Too many failed sign-in attempts. Try again in 14 minutes.",
+        code="rate_limited",
+    ),
+    error_example("Too many requests", message="Too many requests. Try again in 7 seconds.", code="rate_limited"),
+)
+RATE_LIMITED = error_response(
+    "Too many requests from this address; see `Retry-After`.",
+    error_example("Too many requests", message="Too many requests. Try again in 7 seconds.", code="rate_limited"),
+)
+GOOGLE_REFUSED = error_response(
+    "The ID token is invalid or its email unverified, or the account is deactivated.",
+    error_example("Invalid token", message="The Google ID token is invalid.", code="invalid_google_token"),
+    error_example(
+        "Unverified email", message="The Google account has no verified email address.", code="email_not_verified"
+    ),
+    error_example("Deactivated", message="This account is deactivated.", code="account_inactive"),
+)
+GOOGLE_UNAVAILABLE = error_response(
+    "Google sign-in is not configured here, or Google's keys could not be fetched.",
+    error_example(
+        "Not configured", message="Google sign-in is not configured on this server.", code="google_not_configured"
+    ),
+    error_example(
+        "Google unreachable", message="Google could not be reached to verify the sign-in.", code="google_unavailable"
+    ),
+)
+REFRESH_REFUSED = error_response(
+    "The refresh token is invalid or expired, its session was signed out, or it was used twice.",
+    error_example("Invalid", message="The refresh token is invalid.", code="token_invalid"),
+    error_example("Expired", message="The refresh token has expired.", code="token_expired"),
+    error_example("Signed out", message="This session has been signed out.", code="session_revoked"),
+    error_example(
+        "Reused",
+        message="This refresh token was already used. The session has been signed out for safety.",
+        code="refresh_token_reused",
+    ),
+)
+LOGOUT_REFUSED = error_response(
+    "The refresh token is invalid or expired.",
+    error_example("Invalid", message="The refresh token is invalid.", code="token_invalid"),
+    error_example("Expired", message="The refresh token has expired.", code="token_expired"),
+)
+NOT_SIGNED_IN = error_response(
+    "The access token is missing, invalid or expired, or its session was signed out.",
+    error_example("No token", message="Authentication credentials were not provided.", code="not_authenticated"),
+    error_example("Expired", message="The access token has expired.", code="token_expired"),
+    error_example("Signed out", message="This session has been signed out.", code="session_revoked"),
+)
+SESSION_NOT_FOUND = error_response(
+    "No active session with this id among yours.",
+    error_example("Not found", message="Session not found.", code="not_found"),
+)
+WRONG_CURRENT_PASSWORD = error_response(
+    "Invalid input, a wrong current password, or a new password the password rules refuse.",
+    error_example(
+        "Wrong current password",
+        message="The current password is wrong.",
+        code="invalid_password",
+        errors={"currentPassword": ["Wrong password."]},
+    ),
+)
+RATE_LIMITED_PER_USER = error_response(
+    "Too many requests from this user; see `Retry-After`.",
+    error_example("Too many requests", message="Too many requests. Try again in 7 seconds.", code="rate_limited"),
+)

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework_simplejwt.settings import api_settings
 
+from accounts import signin_protection
 from accounts.models import DeviceSession, User
 from accounts.tokens import TokenPair, refresh_jtis_blacklist, refresh_token_decode, token_pair_issue
 from config.api.exceptions import AuthenticationFailed, Conflict, InvalidInput
@@ -62,13 +63,25 @@ def user_register(*, email: str, password: str, name: str, device: DeviceInfo) -
     return session_start(user=user, device=device)
 
 
-def user_authenticate(*, email: str, password: str) -> User:
+def user_authenticate(*, email: str, password: str, address: str | None = None) -> User:
+    """Check a password sign-in from `address` (the client's), under the budgets of failed
+    attempts of `accounts.signin_protection`.
+
+    The password hasher runs on every path that answers "invalid", so the response time does not
+    tell an unknown email, a wrong password and an account without a password (Google only) apart.
+    """
+    key = signin_protection.email_key(email)
+    signin_protection.signin_attempt_check(email=key, address=address)
     user = User.objects.filter(email__iexact=email.strip()).first()
-    if user is None or not user.has_usable_password() or not user.check_password(password):
-        if user is None:
-            # Hash anyway so response time does not reveal which addresses are registered.
-            User().set_password(password)
-        raise AuthenticationFailed("Invalid email or password.", code="invalid_credentials")
+    if user is None:
+        User().set_password(password)
+        valid = False
+    else:
+        # Without a usable password Django hashes a random string instead, for the same reason.
+        valid = user.check_password(password)
+    if not valid:
+        headers = signin_protection.signin_failure_record(email=key, address=address)
+        raise AuthenticationFailed("Invalid email or password.", code="invalid_credentials", headers=headers)
     if not user.is_active:
         raise AuthenticationFailed("This account is deactivated.", code="account_inactive")
     return user

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts import openapi_examples as examples
 from accounts import services
-from accounts.devices import client_ip, device_name_from_request
+from accounts.devices import device_name_from_request
 from accounts.models import DeviceSession
 from accounts.serializers import (
     AuthResultSerializer,
@@ -28,7 +28,12 @@ from accounts.serializers import (
 )
 from config.api.envelope import ok
 from config.api.pagination import paginate
+from config.api.schema import COMPLETE_RESPONSES
+from core.client_address import client_ip
 from quotas import ratelimit
+
+# Each operation here documents every status it answers (config.api.schema adds none of its own).
+COMPLETE = {COMPLETE_RESPONSES: True}
 
 
 def _device(request: Request) -> services.DeviceInfo:
@@ -51,12 +56,18 @@ def _signed_in(request: Request, result: services.SignIn, *, message: str, statu
 class RegisterView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
-    rate_category = ratelimit.AUTH
+    rate_category = ratelimit.SIGNUP
 
     @extend_schema(
         tags=["auth"],
+        extensions=COMPLETE,
         request=RegisterSerializer,
-        responses={201: AuthResultSerializer},
+        responses={
+            201: AuthResultSerializer,
+            400: examples.REGISTER_INVALID,
+            409: examples.EMAIL_TAKEN,
+            429: examples.RATE_LIMITED,
+        },
         examples=[examples.REGISTER_REQUEST, examples.REGISTERED],
     )
     def post(self, request: Request) -> Response:
@@ -69,18 +80,24 @@ class RegisterView(APIView):
 class LoginView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
-    rate_category = ratelimit.AUTH
+    rate_category = ratelimit.SIGNIN
 
     @extend_schema(
         tags=["auth"],
+        extensions=COMPLETE,
         request=LoginSerializer,
-        responses={200: AuthResultSerializer},
+        responses={
+            200: AuthResultSerializer,
+            400: examples.INVALID_INPUT,
+            401: examples.INVALID_CREDENTIALS,
+            429: examples.SIGNIN_RATE_LIMITED,
+        },
         examples=[examples.LOGIN_REQUEST, examples.SIGNED_IN],
     )
     def post(self, request: Request) -> Response:
         body = LoginSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        user = services.user_authenticate(**body.validated_data)
+        user = services.user_authenticate(**body.validated_data, address=client_ip(request))
         return _signed_in(
             request, services.session_start(user=user, device=_device(request)), message="Login successful"
         )
@@ -89,12 +106,19 @@ class LoginView(APIView):
 class GoogleSignInView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
-    rate_category = ratelimit.AUTH
+    rate_category = ratelimit.SIGNIN
 
     @extend_schema(
         tags=["auth"],
+        extensions=COMPLETE,
         request=GoogleSignInSerializer,
-        responses={200: AuthResultSerializer},
+        responses={
+            200: AuthResultSerializer,
+            400: examples.INVALID_INPUT,
+            401: examples.GOOGLE_REFUSED,
+            429: examples.RATE_LIMITED,
+            503: examples.GOOGLE_UNAVAILABLE,
+        },
         examples=[examples.GOOGLE_REQUEST, examples.SIGNED_IN],
     )
     def post(self, request: Request) -> Response:
@@ -107,11 +131,18 @@ class GoogleSignInView(APIView):
 class RefreshView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    rate_category = ratelimit.REFRESH
 
     @extend_schema(
         tags=["auth"],
+        extensions=COMPLETE,
         request=RefreshSerializer,
-        responses={200: TokenPairSerializer},
+        responses={
+            200: TokenPairSerializer,
+            400: examples.INVALID_INPUT,
+            401: examples.REFRESH_REFUSED,
+            429: examples.RATE_LIMITED,
+        },
         examples=[examples.REFRESH_REQUEST, examples.REFRESHED],
     )
     def post(self, request: Request) -> Response:
@@ -127,8 +158,14 @@ class LogoutView(APIView):
 
     @extend_schema(
         tags=["auth"],
+        extensions=COMPLETE,
         request=RefreshSerializer,
-        responses={200: examples.LOGGED_OUT},
+        responses={
+            200: examples.LOGGED_OUT,
+            400: examples.INVALID_INPUT,
+            401: examples.LOGOUT_REFUSED,
+            429: examples.RATE_LIMITED,
+        },
         examples=[examples.REFRESH_REQUEST],
     )
     def post(self, request: Request) -> Response:
@@ -139,14 +176,23 @@ class LogoutView(APIView):
 
 
 class MeView(APIView):
-    @extend_schema(tags=["auth"], responses={200: UserSerializer}, examples=[examples.ME])
+    @extend_schema(
+        tags=["auth"],
+        extensions=COMPLETE,
+        responses={200: UserSerializer, 401: examples.NOT_SIGNED_IN, 429: examples.RATE_LIMITED_PER_USER},
+        examples=[examples.ME],
+    )
     def get(self, request: Request) -> Response:
         return ok(UserSerializer(request.user, context={"request": request}).data)
 
 
 class LogoutAllView(APIView):
     @extend_schema(
-        tags=["auth"], request=None, responses={200: RevokedSerializer}, examples=[examples.LOGGED_OUT_EVERYWHERE]
+        tags=["auth"],
+        extensions=COMPLETE,
+        request=None,
+        responses={200: RevokedSerializer, 401: examples.NOT_SIGNED_IN, 429: examples.RATE_LIMITED_PER_USER},
+        examples=[examples.LOGGED_OUT_EVERYWHERE],
     )
     def post(self, request: Request) -> Response:
         count = services.sessions_revoke_all(user=request.user)
@@ -166,7 +212,16 @@ class SessionListView(APIView):
 
 
 class SessionDetailView(APIView):
-    @extend_schema(tags=["auth"], responses={200: examples.SESSION_REVOKED})
+    @extend_schema(
+        tags=["auth"],
+        extensions=COMPLETE,
+        responses={
+            200: examples.SESSION_REVOKED,
+            401: examples.NOT_SIGNED_IN,
+            404: examples.SESSION_NOT_FOUND,
+            429: examples.RATE_LIMITED_PER_USER,
+        },
+    )
     def delete(self, request: Request, session_id) -> Response:
         services.session_revoke(user=request.user, session_id=session_id)
         return ok(None, message="Session revoked")
@@ -177,8 +232,14 @@ class ChangePasswordView(APIView):
 
     @extend_schema(
         tags=["auth"],
+        extensions=COMPLETE,
         request=ChangePasswordSerializer,
-        responses={200: RevokedSessionsSerializer},
+        responses={
+            200: RevokedSessionsSerializer,
+            400: examples.WRONG_CURRENT_PASSWORD,
+            401: examples.NOT_SIGNED_IN,
+            429: examples.RATE_LIMITED_PER_USER,
+        },
         examples=[examples.CHANGE_PASSWORD_REQUEST, examples.PASSWORD_CHANGED],
     )
     def post(self, request: Request) -> Response:

@@ -7,6 +7,8 @@ backend runs embedded: SQLite, local files, an in-process cache and a Celery bro
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -138,6 +140,16 @@ else:
     # one web process (which is what `make run` starts).
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Client address (core/client_address.py) --------------------------------------------------
+# Behind proxies the client is in X-Forwarded-For, believed only from these: how many proxies
+# stand in front of the app, and/or their addresses or networks. Unset: the socket peer.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+TRUSTED_PROXY_NETWORKS = [entry.strip() for entry in env.list("TRUSTED_PROXY_NETWORKS", default=[]) if entry.strip()]
+try:
+    [ipaddress.ip_network(entry, strict=False) for entry in TRUSTED_PROXY_NETWORKS]
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXY_NETWORKS: {_exc}") from None
+
 # --- Auth ------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 # Email uniqueness is a case-insensitive constraint (Lower("email")), which this check cannot see.
@@ -223,15 +235,50 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# Rate limits per endpoint category (the seed's table): (requests, window seconds) for the long
-# window and the burst window. Counters live in the default cache.
+# Rate limits (quotas/ratelimit.py, accounts/signin_protection.py), each from the environment as
+# `N/period` (period: 10s, 1m, 15m, 1h, 1d; empty turns a burst window off). The defaults are the
+# seed's table; the categories below it are what the table's "5 attempts per 15 minutes" became:
+# a budget of failed credential checks, and generous request caps of sign-up, sign-in and refresh.
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
+_PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _rate(name: str, default: str) -> tuple[int, int] | None:
+    value = env.str(name, default=default)
+    if not value.strip():
+        return None
+    match = _RATE.match(value)
+    if not match or int(match[1]) < 1:
+        raise ImproperlyConfigured(f"{name} must look like 5/15m (requests/period), not {value!r}.")
+    return int(match[1]), int(match[2] or 1) * _PERIOD_SECONDS[match[3]]
+
+
+def _category(name: str, rate: str, burst: str = "") -> dict[str, tuple[int, int] | None]:
+    return {"rate": _rate(f"RATE_LIMIT_{name}", rate), "burst": _rate(f"RATE_LIMIT_{name}_BURST", burst)}
+
+
 RATE_LIMITS = {
-    "general": {"rate": (60, 60), "burst": (20, 10)},
-    "auth": {"rate": (5, 15 * 60), "burst": (2, 10)},
-    "ai": {"rate": (10, 60), "burst": (5, 10)},
-    "upload": {"rate": (3, 60), "burst": (1, 5)},
-    "download": {"rate": (100, 60), "burst": (50, 10)},
+    # The seed's table: every request counts, per user when signed in, else per client address.
+    "general": _category("GENERAL", "60/1m", "20/10s"),
+    "ai": _category("AI", "10/1m", "5/10s"),
+    "upload": _category("UPLOAD", "3/1m", "1/5s"),
+    "download": _category("DOWNLOAD", "100/1m", "50/10s"),
+    # Password confirmations of a signed-in user (change password, deactivate, delete), per user.
+    "auth": _category("AUTH", "5/15m", "2/10s"),
+    # Requests per client address: sign-ups (a hosted auth service's default), sign-ins, refreshes.
+    "signup": _category("SIGNUP", "30/5m"),
+    "signin": _category("SIGNIN", "60/1m"),
+    "refresh": _category("REFRESH", "120/1m"),
+    # Failed credential checks (wrong password or unknown email; never successes or invalid input):
+    # per email from one address (the seed's 5 per 15 minutes), per address across emails (a
+    # spray), and per email from addresses the account has never signed in from (many addresses).
+    "auth_failures": _category("AUTH_FAILURES", "5/15m"),
+    "auth_address_failures": _category("AUTH_ADDRESS_FAILURES", "20/15m"),
+    "auth_email_failures": _category("AUTH_EMAIL_FAILURES", "10/15m"),
 }
+for _name, _policy in RATE_LIMITS.items():
+    if _policy["rate"] is None:
+        raise ImproperlyConfigured(f"RATE_LIMIT_{_name.upper()} must be set (RATE_LIMITS_ENABLED turns limits off).")
 RATE_LIMITS_ENABLED = env.bool("RATE_LIMITS_ENABLED", default=True)
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])

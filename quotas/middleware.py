@@ -26,7 +26,8 @@ class UsageHeadersMiddleware:
         try:
             response = self.get_response(request)
             usage = getattr(request, "rate_limit_usage", None)
-            if usage is not None:
+            # A sign-in refused or failed reports its failure budget itself (already set).
+            if usage is not None and "X-RateLimit-Limit" not in response:
                 response["X-RateLimit-Limit"] = str(usage.limit)
                 response["X-RateLimit-Remaining"] = str(usage.remaining)
             user = getattr(request, "api_user", None)

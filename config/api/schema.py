@@ -37,6 +37,7 @@ _ERROR_RESPONSES = {
 }
 # Every endpoint is rate limited, so the 429 added below can always show a real refusal.
 _ERROR_EXAMPLES = {"429": {"RateLimited": {"summary": RATE_LIMITED.name, "value": RATE_LIMITED.value}}}
+COMPLETE_RESPONSES = "x-responses-complete"
 _PAGINATION = {
     "type": "object",
     "properties": {key: {"type": "integer"} for key in ("page", "limit", "total", "pages")},
@@ -69,7 +70,10 @@ def camelize_schema(result: dict[str, Any], generator, request, public) -> dict[
                     _camelize_object(body.get("schema", {}))
                     if status.startswith("2") and media_type == "application/json":
                         _wrap_success(operation, body)
-            if operation.get("security") is not None or operation.get("requestBody"):
+            # An operation that lists its own error statuses (`extensions={COMPLETE_RESPONSES: True}`)
+            # gets no generic ones: each status it documents is one it really answers.
+            complete = operation.pop(COMPLETE_RESPONSES, False)
+            if not complete and (operation.get("security") is not None or operation.get("requestBody")):
                 for status, description in _ERROR_RESPONSES.items():
                     content: dict[str, Any] = {"schema": dict(ERROR_ENVELOPE_REF)}
                     if status in _ERROR_EXAMPLES:

@@ -61,6 +61,16 @@ TASKS = Counter(
 TASK_SECONDS = Histogram(
     "mma_celery_task_duration_seconds", "Run time of Celery tasks.", ["task", "state"], buckets=_JOB_BUCKETS
 )
+RATE_LIMIT_FAIL_OPEN = Counter(
+    "mma_rate_limit_fail_open_total",
+    "Requests let through unchecked because the rate-limit counters (the cache) did not answer.",
+    ["category"],
+)
+SIGNIN_REFUSED = Counter(
+    "mma_signin_refused_total",
+    "Sign-in attempts refused unchecked because a budget of failed sign-ins was spent.",
+    ["budget"],
+)
 
 UNMATCHED_ROUTE = "<unmatched>"
 _MAX_LABEL = 64
@@ -73,6 +83,14 @@ def _label(value: object) -> str:
 
 
 # --- Helpers the apps call ----------------------------------------------------------------------
+
+
+def record_rate_limit_fail_open(*, category: str) -> None:
+    RATE_LIMIT_FAIL_OPEN.labels(_label(category)).inc()
+
+
+def record_signin_refused(*, budget: str) -> None:
+    SIGNIN_REFUSED.labels(_label(budget)).inc()
 
 
 def record_http_request(*, method: str, route: str | None, status: int, seconds: float) -> None:

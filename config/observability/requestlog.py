@@ -19,6 +19,7 @@ from config.observability.context import (
     request_id_reset,
     request_id_set,
 )
+from core.client_address import client_ip
 
 logger = logging.getLogger("http.request")
 
@@ -69,17 +70,19 @@ class RequestLogMiddleware:
         metrics.record_http_request(method=request.method or "", route=route, status=status, seconds=seconds)
         duration_ms = round(seconds * 1000, 1)
         user_id = _user_id(request)
+        address = client_ip(request)
         level = logging.DEBUG if request.path in QUIET_PATHS and status < 500 else logging.INFO
         if status >= 500:
             level = logging.ERROR
         logger.log(
             level,
-            "%s %s %s %sms user=%s",
+            "%s %s %s %sms user=%s ip=%s",
             request.method,
             request.path,
             status,
             duration_ms,
             user_id if user_id is not None else "-",
+            address or "-",
             extra={
                 "event": "http_request",
                 "method": request.method,
@@ -88,5 +91,6 @@ class RequestLogMiddleware:
                 "status": status,
                 "duration_ms": duration_ms,
                 "user_id": user_id,
+                "client_ip": address,
             },
         )

@@ -97,7 +97,8 @@ def test_one_json_line_per_request_with_the_contract_fields(client_a, user, log_
     assert line["request_id"] == "mobile-abc-123456"
     assert line["level"] == "INFO"
     assert line["logger"] == "http.request"
-    assert line["message"] == f"GET /api/auth/me 200 {line['duration_ms']}ms user={user.pk}"
+    assert line["client_ip"] == "127.0.0.1"
+    assert line["message"] == f"GET /api/auth/me 200 {line['duration_ms']}ms user={user.pk} ip=127.0.0.1"
     assert line["ts"].endswith("Z")
 
 

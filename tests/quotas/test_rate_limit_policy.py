@@ -26,12 +26,25 @@ pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
 
 # The seed's table: category -> (requests, window seconds), burst (requests, seconds).
-TABLE = {
+SEED_TABLE = {
     ratelimit.GENERAL: ((60, 60), (20, 10)),
     ratelimit.AUTH: ((5, 900), (2, 10)),
     ratelimit.AI: ((10, 60), (5, 10)),
     ratelimit.UPLOAD: ((3, 60), (1, 5)),
     ratelimit.DOWNLOAD: ((100, 60), (50, 10)),
+}
+# Request caps per address of sign-up, sign-in and refresh (no burst window).
+ACCOUNT_TABLE = {
+    ratelimit.SIGNUP: ((30, 300), None),
+    ratelimit.SIGNIN: ((60, 60), None),
+    ratelimit.REFRESH: ((120, 60), None),
+}
+TABLE = {**SEED_TABLE, **ACCOUNT_TABLE}
+# Budgets of failed sign-ins (accounts.signin_protection): the seed's "5 attempts per 15 minutes".
+FAILURE_BUDGETS = {
+    ratelimit.AUTH_FAILURES: (5, 900),
+    ratelimit.AUTH_ADDRESS_FAILURES: (20, 900),
+    ratelimit.AUTH_EMAIL_FAILURES: (10, 900),
 }
 
 
@@ -58,12 +71,14 @@ def hit(client, category: str, ip: str = "10.1.0.1"):
 @pytest.fixture
 def long_window_only(real_rate_limits, settings, rate_clock):
     """The long windows alone (bursts out of the way), so a test can spend a whole window."""
-    settings.RATE_LIMITS = {name: {**policy, "burst": (100_000, 10)} for name, policy in real_rate_limits.items()}
+    settings.RATE_LIMITS = {name: {**policy, "burst": None} for name, policy in real_rate_limits.items()}
     return rate_clock
 
 
-def test_settings_carry_the_seed_table(real_rate_limits):
-    assert {name: (policy["rate"], policy["burst"]) for name, policy in real_rate_limits.items()} == TABLE
+def test_settings_carry_the_seed_table_and_the_account_limits(real_rate_limits):
+    requests = {name: (policy["rate"], policy["burst"]) for name, policy in real_rate_limits.items()}
+    assert {name: requests.pop(name) for name in TABLE} == TABLE
+    assert {name: rate for name, (rate, _burst) in requests.items()} == FAILURE_BUDGETS
 
 
 @pytest.mark.urls(__name__)
@@ -90,7 +105,7 @@ def test_long_window_of_each_category(api, long_window_only, category):
 
 
 @pytest.mark.urls(__name__)
-@pytest.mark.parametrize("category", list(TABLE))
+@pytest.mark.parametrize("category", list(SEED_TABLE))
 def test_burst_window_of_each_category(api, real_rate_limits, rate_clock, category):
     (limit, window), (burst, burst_seconds) = TABLE[category]
     # The long window must not roll over when the clock moves past the burst window.
