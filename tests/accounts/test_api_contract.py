@@ -81,7 +81,7 @@ def test_health_has_the_seed_shape(api):
     assert body["timestamp"].endswith("Z")
 
 
-def test_ready_checks_database_cache_broker_and_worker(api):
+def test_ready_checks_database_cache_broker_worker_and_ffmpeg(api):
     from config.observability.heartbeat import heartbeat_write
 
     heartbeat_write(hostname="celery@test")
@@ -92,6 +92,7 @@ def test_ready_checks_database_cache_broker_and_worker(api):
         "cache": "up",
         "broker": "up",
         "worker": "up",
+        "ffmpeg": "up",
     }
 
 
