@@ -257,6 +257,15 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default=None)
+# Virus scanning of every upload by clamd (config/scanning.py). Empty: off. `host:port`,
+# `tcp://host:port`, or a unix socket (`/run/clamav/clamd.ctl` or `unix:///...`). While clamd does
+# not answer, `refuse` answers 503 scanner_unavailable and `accept` keeps the upload with a
+# logged warning; production refuses by default, development accepts.
+CLAMAV_ADDRESS = env.str("CLAMAV_ADDRESS", default="")
+CLAMAV_TIMEOUT_SECONDS = env.float("CLAMAV_TIMEOUT_SECONDS", default=30.0)
+CLAMAV_WHEN_UNAVAILABLE = env.str("CLAMAV_WHEN_UNAVAILABLE", default="refuse" if IS_PRODUCTION else "accept")
+if CLAMAV_WHEN_UNAVAILABLE not in ("refuse", "accept"):
+    raise ImproperlyConfigured("CLAMAV_WHEN_UNAVAILABLE must be 'refuse' or 'accept'.")
 
 # --- Celery ----------------------------------------------------------------------------------
 # Without Redis the embedded broker is kombu's SQLAlchemy transport on a SQLite file, so a real
