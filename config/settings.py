@@ -356,6 +356,15 @@ EMBEDDINGS_CACHE_DIR = env.str("EMBEDDINGS_CACHE_DIR", default="") or str(VAR_DI
 EMBEDDINGS_CACHE_MAX_BYTES = env.int("EMBEDDINGS_CACHE_MAX_BYTES", default=2 * 1024**3)
 # Per user and model: above this many vectors an HNSW index (approximate) serves searches; 0 = never.
 EMBEDDINGS_HNSW_THRESHOLD = env.int("EMBEDDINGS_HNSW_THRESHOLD", default=200_000)
+# Search backend (embeddings/pgvector.py): auto = pgvector when the PostgreSQL database has it (the
+# `vector` extension and the table made by migration 0002 or embeddings_pgvector_backfill), else the
+# numpy index; pgvector = required; numpy = never pgvector. EXACT orders by distance without the
+# HNSW index; EF_SEARCH is hnsw.ef_search (candidates per query; iterative scans add more).
+EMBEDDINGS_VECTOR_BACKEND = env.str("EMBEDDINGS_VECTOR_BACKEND", default="auto")
+if EMBEDDINGS_VECTOR_BACKEND not in ("auto", "pgvector", "numpy"):
+    raise ImproperlyConfigured("EMBEDDINGS_VECTOR_BACKEND must be auto, pgvector or numpy.")
+EMBEDDINGS_PGVECTOR_EXACT = env.bool("EMBEDDINGS_PGVECTOR_EXACT", default=False)
+EMBEDDINGS_PGVECTOR_EF_SEARCH = env.int("EMBEDDINGS_PGVECTOR_EF_SEARCH", default=100)
 
 # --- Quotas and user management -------------------------------------------------------------
 # The hourly run resets accounts nobody touches; an account is also reset lazily when it is used.
