@@ -125,6 +125,30 @@ def vectors_insert(rows: Sequence[tuple[int, int, np.ndarray]]) -> None:
     )
 
 
+def search_sql(*, exact: bool, filtered: bool) -> str:
+    """The search statement; parameters: query vector, space id, [filter as JSON], query vector, limit."""
+    # Ordering by the distance plus zero is the same order, but no index can serve it: exact.
+    order = "(v.vector <=> %s::vector) + 0" if exact else "v.vector <=> %s::vector"
+    where = "v.space_id = %s" + (" AND e.metadata @> %s::jsonb" if filtered else "")
+    # Constant table and clauses; every value is a parameter. The relaxed order of an iterative
+    # scan is put right by the outer ORDER BY.
+    return (
+        "WITH hits AS MATERIALIZED ("  # noqa: S608
+        f" SELECT v.embedding_id, v.vector <=> %s::vector AS distance FROM {TABLE} v"
+        f" JOIN embeddings_embedding e ON e.id = v.embedding_id WHERE {where} ORDER BY {order} LIMIT %s"
+        ") SELECT embedding_id, distance FROM hits ORDER BY distance, embedding_id"
+    )
+
+
+def session_settings(*, ef_search: int) -> list[tuple[str, list[Any]]]:
+    """Transaction-local settings of an HNSW search: pgvector 0.8's iterative index scans keep
+    reading the graph until the filters have let `limit` rows through."""
+    return [
+        ("SET LOCAL hnsw.iterative_scan = relaxed_order", []),
+        ("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)]),
+    ]
+
+
 def search(
     *,
     space_id: int,
@@ -137,27 +161,13 @@ def search(
     """Best-first (ids, scores) per query among the space's vectors that match the metadata filter
     (each key with exactly that JSON value, as `metadata @> filter` on scalar values)."""
     exact = settings.EMBEDDINGS_PGVECTOR_EXACT if exact is None else exact
-    # Ordering by the distance plus zero is the same order, but no index can serve it: exact.
-    order = "(v.vector <=> %s::vector) + 0" if exact else "v.vector <=> %s::vector"
-    where = "v.space_id = %s"
-    filter_params: list[Any] = []
-    if metadata_filter:
-        where += " AND e.metadata @> %s::jsonb"
-        filter_params.append(json.dumps(metadata_filter))
-    # Constant table and clauses; every value is a parameter. The relaxed order of an iterative
-    # scan is put right by the outer ORDER BY.
-    sql = (
-        "WITH hits AS MATERIALIZED ("  # noqa: S608
-        f" SELECT v.embedding_id, v.vector <=> %s::vector AS distance FROM {TABLE} v"
-        f" JOIN embeddings_embedding e ON e.id = v.embedding_id WHERE {where} ORDER BY {order} LIMIT %s"
-        ") SELECT embedding_id, distance FROM hits ORDER BY distance, embedding_id"
-    )
+    sql = search_sql(exact=exact, filtered=bool(metadata_filter))
+    filter_params = [json.dumps(metadata_filter)] if metadata_filter else []
     results = []
     with transaction.atomic(), connection.cursor() as cursor:
         if not exact:
-            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            ef_search = str(settings.EMBEDDINGS_PGVECTOR_EF_SEARCH)
-            cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [ef_search])
+            for statement, params in session_settings(ef_search=settings.EMBEDDINGS_PGVECTOR_EF_SEARCH):
+                cursor.execute(statement, params)
         for query in np.atleast_2d(queries):
             text = Vector._to_db(np.asarray(query, dtype=np.float32))
             cursor.execute(sql, [text, space_id, *filter_params, text, limit])

