@@ -100,7 +100,7 @@ def pg_search(
     from pgvector import Vector
 
     text = Vector._to_db(query)
-    params = [text, 1, *([json.dumps(metadata_filter)] if metadata_filter else []), text, 10]
+    params = [text, 1, *([json.dumps(metadata_filter)] if metadata_filter else []), text, 10 if exact else 100, 10]
     with conn.transaction(), conn.cursor() as cur:
         if not exact:
             for statement, args in session_settings(ef_search=100):

@@ -126,7 +126,10 @@ def vectors_insert(rows: Sequence[tuple[int, int, np.ndarray]]) -> None:
 
 
 def search_sql(*, exact: bool, filtered: bool) -> str:
-    """The search statement; parameters: query vector, space id, [filter as JSON], query vector, limit."""
+    """The search statement; parameters: query vector, space id, [filter as JSON], query vector,
+    candidates, limit. An HNSW search takes `candidates` (ef_search) rows from the index before
+    keeping the best `limit`: an iterative scan stops at the first rows that pass the filter, in
+    relaxed order, and the best of a hundred of them are far more often the true best ten."""
     # Ordering by the distance plus zero is the same order, but no index can serve it: exact.
     order = "(v.vector <=> %s::vector) + 0" if exact else "v.vector <=> %s::vector"
     where = "v.space_id = %s" + (" AND e.metadata @> %s::jsonb" if filtered else "")
@@ -136,7 +139,7 @@ def search_sql(*, exact: bool, filtered: bool) -> str:
         "WITH hits AS MATERIALIZED ("  # noqa: S608
         f" SELECT v.embedding_id, v.vector <=> %s::vector AS distance FROM {TABLE} v"
         f" JOIN embeddings_embedding e ON e.id = v.embedding_id WHERE {where} ORDER BY {order} LIMIT %s"
-        ") SELECT embedding_id, distance FROM hits ORDER BY distance, embedding_id"
+        ") SELECT embedding_id, distance FROM hits ORDER BY distance, embedding_id LIMIT %s"
     )
 
 
@@ -170,7 +173,8 @@ def search(
                 cursor.execute(statement, params)
         for query in np.atleast_2d(queries):
             text = Vector._to_db(np.asarray(query, dtype=np.float32))
-            cursor.execute(sql, [text, space_id, *filter_params, text, limit])
+            candidates = limit if exact else max(limit, settings.EMBEDDINGS_PGVECTOR_EF_SEARCH)
+            cursor.execute(sql, [text, space_id, *filter_params, text, candidates, limit])
             rows = cursor.fetchall()
             ids = np.asarray([row[0] for row in rows], dtype=np.int64)
             scores = np.asarray([1.0 - row[1] for row in rows], dtype=np.float32)
