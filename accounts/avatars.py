@@ -56,6 +56,7 @@ def avatar_image_process(upload: UploadedFile) -> AvatarImage:
     if not upload.size:
         raise InvalidUpload("The avatar file is empty.", code="empty_file", errors={"avatar": ["Empty file."]})
     upload_scan(upload, kind="avatar", field="avatar")
+    upload.seek(0)
     with warnings.catch_warnings():
         # Pillow only warns between its own limit and twice that; here any bomb is an error.
         warnings.simplefilter("error", Image.DecompressionBombWarning)

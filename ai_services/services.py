@@ -810,6 +810,7 @@ def image_prepare(*, upload: UploadedFile) -> PreparedImage:
     if upload.size > settings.AI_IMAGE_MAX_BYTES:
         raise UploadTooLarge(f"The image is larger than {settings.AI_IMAGE_MAX_BYTES // (1024 * 1024)} MB.")
     upload_scan(upload, kind="image", field="image")
+    upload.seek(0)
     raw = upload.read()
     try:
         with warnings.catch_warnings():

@@ -7,6 +7,7 @@ backend runs embedded: SQLite, local files, an in-process cache and a Celery bro
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -261,7 +262,9 @@ FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default=None)
 # `tcp://host:port`, or a unix socket (`/run/clamav/clamd.ctl` or `unix:///...`). While clamd does
 # not answer, `refuse` answers 503 scanner_unavailable and `accept` keeps the upload with a
 # logged warning; production refuses by default, development accepts.
-CLAMAV_ADDRESS = env.str("CLAMAV_ADDRESS", default="")
+CLAMAV_ADDRESS = env.str("CLAMAV_ADDRESS", default="").strip()
+if CLAMAV_ADDRESS and not re.fullmatch(r"unix://.+|/.+|(tcp://)?(\[[0-9a-fA-F:.]+\]|[^:/\s]+):\d{1,5}", CLAMAV_ADDRESS):
+    raise ImproperlyConfigured("CLAMAV_ADDRESS must be host:port, tcp://host:port, a socket path or unix:///path.")
 CLAMAV_TIMEOUT_SECONDS = env.float("CLAMAV_TIMEOUT_SECONDS", default=30.0)
 CLAMAV_WHEN_UNAVAILABLE = env.str("CLAMAV_WHEN_UNAVAILABLE", default="refuse" if IS_PRODUCTION else "accept")
 if CLAMAV_WHEN_UNAVAILABLE not in ("refuse", "accept"):
