@@ -22,6 +22,7 @@ from django.db import transaction
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from config.api.exceptions import InvalidUpload, UnsupportedMediaType, UploadTooLarge
+from config.scanning import upload_scan
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png"}
@@ -54,6 +55,7 @@ def avatar_image_process(upload: UploadedFile) -> AvatarImage:
         )
     if not upload.size:
         raise InvalidUpload("The avatar file is empty.", code="empty_file", errors={"avatar": ["Empty file."]})
+    upload_scan(upload, kind="avatar", field="avatar")
     upload.seek(0)
     with warnings.catch_warnings():
         # Pillow only warns between its own limit and twice that; here any bomb is an error.

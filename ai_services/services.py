@@ -48,6 +48,7 @@ from config.api.exceptions import (
     UnsupportedMediaType,
     UploadTooLarge,
 )
+from config.scanning import upload_scan
 from quotas import pricing
 from quotas.models import Reservation
 from quotas.services import quota_reserve, reservation_refund, reservation_settle
@@ -525,9 +526,10 @@ def audio_probe(*, path: Path, filename: str) -> AudioInfo:
     return AudioInfo(path=path, filename=filename, format=fmt, duration=duration)
 
 
-def _audio_size_check(upload: UploadedFile) -> None:
+def _audio_upload_check(upload: UploadedFile) -> None:
     if upload.size > settings.AI_AUDIO_MAX_BYTES:
         raise UploadTooLarge(f"The audio file is larger than {settings.AI_AUDIO_MAX_BYTES // (1024 * 1024)} MB.")
+    upload_scan(upload, kind="audio", field="audio")
 
 
 def _transcription_output(result, *, duration: float) -> dict[str, Any]:
@@ -545,7 +547,7 @@ def speech_transcribe(
     """Transcribe an upload now (the job comes back completed) or queue it (pending).
 
     Quota is reserved by started minute of the probed duration, before the provider is called."""
-    _audio_size_check(upload)
+    _audio_upload_check(upload)
     provider = get_provider("transcribe")
     model = provider.default_model("transcribe")
     filename = Path(upload.name or "audio").name[:100]
@@ -814,6 +816,7 @@ def image_prepare(*, upload: UploadedFile) -> PreparedImage:
 
     if upload.size > settings.AI_IMAGE_MAX_BYTES:
         raise UploadTooLarge(f"The image is larger than {settings.AI_IMAGE_MAX_BYTES // (1024 * 1024)} MB.")
+    upload_scan(upload, kind="image", field="image")
     upload.seek(0)
     raw = upload.read()
     try:

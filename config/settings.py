@@ -309,6 +309,17 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default=None)
+# Virus scanning of every upload by clamd (config/scanning.py). Empty: off. `host:port`,
+# `tcp://host:port`, or a unix socket (`/run/clamav/clamd.ctl` or `unix:///...`). While clamd does
+# not answer, `refuse` answers 503 scanner_unavailable and `accept` keeps the upload with a
+# logged warning; production refuses by default, development accepts.
+CLAMAV_ADDRESS = env.str("CLAMAV_ADDRESS", default="").strip()
+if CLAMAV_ADDRESS and not re.fullmatch(r"unix://.+|/.+|(tcp://)?(\[[0-9a-fA-F:.]+\]|[^:/\s]+):\d{1,5}", CLAMAV_ADDRESS):
+    raise ImproperlyConfigured("CLAMAV_ADDRESS must be host:port, tcp://host:port, a socket path or unix:///path.")
+CLAMAV_TIMEOUT_SECONDS = env.float("CLAMAV_TIMEOUT_SECONDS", default=30.0)
+CLAMAV_WHEN_UNAVAILABLE = env.str("CLAMAV_WHEN_UNAVAILABLE", default="refuse" if IS_PRODUCTION else "accept")
+if CLAMAV_WHEN_UNAVAILABLE not in ("refuse", "accept"):
+    raise ImproperlyConfigured("CLAMAV_WHEN_UNAVAILABLE must be 'refuse' or 'accept'.")
 
 # --- Celery ----------------------------------------------------------------------------------
 # Without Redis the embedded broker is kombu's SQLAlchemy transport on a SQLite file, so a real
@@ -401,6 +412,15 @@ EMBEDDINGS_CACHE_DIR = env.str("EMBEDDINGS_CACHE_DIR", default="") or str(INSTAN
 EMBEDDINGS_CACHE_MAX_BYTES = env.int("EMBEDDINGS_CACHE_MAX_BYTES", default=2 * 1024**3)
 # Per user and model: above this many vectors an HNSW index (approximate) serves searches; 0 = never.
 EMBEDDINGS_HNSW_THRESHOLD = env.int("EMBEDDINGS_HNSW_THRESHOLD", default=200_000)
+# Search backend (embeddings/pgvector.py): auto = pgvector when the PostgreSQL database has it (the
+# `vector` extension and the table made by migration 0002 or embeddings_pgvector_backfill), else the
+# numpy index; pgvector = required; numpy = never pgvector. EXACT orders by distance without the
+# HNSW index; EF_SEARCH is hnsw.ef_search (candidates per query; iterative scans add more).
+EMBEDDINGS_VECTOR_BACKEND = env.str("EMBEDDINGS_VECTOR_BACKEND", default="auto")
+if EMBEDDINGS_VECTOR_BACKEND not in ("auto", "pgvector", "numpy"):
+    raise ImproperlyConfigured("EMBEDDINGS_VECTOR_BACKEND must be auto, pgvector or numpy.")
+EMBEDDINGS_PGVECTOR_EXACT = env.bool("EMBEDDINGS_PGVECTOR_EXACT", default=False)
+EMBEDDINGS_PGVECTOR_EF_SEARCH = env.int("EMBEDDINGS_PGVECTOR_EF_SEARCH", default=100)
 
 # --- Quotas and user management -------------------------------------------------------------
 # The hourly run resets accounts nobody touches; an account is also reset lazily when it is used.

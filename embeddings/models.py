@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from pgvector.django import HnswIndex, VectorField
 
 
 class VectorSpace(models.Model):
@@ -58,3 +59,33 @@ class Embedding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id}#{self.chunk_index} ({self.model})"
+
+
+class PgVector(models.Model):
+    """The pgvector copy of a 384-dimension embedding, for search in PostgreSQL (embeddings/pgvector.py).
+
+    Unmanaged: the table exists only on PostgreSQL servers with the `vector` extension, where
+    migration 0002 or `manage.py embeddings_pgvector_backfill` creates it (with the HNSW index
+    below and ON DELETE CASCADE from both parents, so deleting embeddings needs no query here)."""
+
+    embedding = models.OneToOneField(
+        Embedding, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    space = models.ForeignKey(VectorSpace, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    vector = VectorField(dimensions=384)
+
+    class Meta:
+        managed = False
+        db_table = "embeddings_pgvector"
+        indexes = [
+            HnswIndex(
+                name="embeddings_pgvector_hnsw",
+                fields=["vector"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"pgvector of {self.embedding_id}"

@@ -45,6 +45,7 @@ from ai_services import tokens as cl100k
 from ai_services.providers import EmbedResult, Provider, get_provider
 from ai_services.services import embedding_run
 from config.api.exceptions import InvalidInput, ProviderError
+from embeddings import pgvector
 from embeddings.chunking import Chunk, TokenCounter, text_chunk, text_token_count
 from embeddings.models import Embedding, VectorSpace
 from embeddings.selectors import space_version_get
@@ -287,6 +288,10 @@ def _store(
     with transaction.atomic():
         _bump([space.pk])
         created = Embedding.objects.bulk_create(rows, batch_size=500)
+        if pgvector.serves(result.dimensions):
+            pgvector.vectors_insert(
+                [(row.pk, space.pk, vector) for row, vector in zip(created, result.vectors, strict=True)]
+            )
     return [row.pk for row in created]
 
 
@@ -406,10 +411,17 @@ def embedding_search_vectors(
     found_space = space_version_get(user_id=user.pk, model=model, dimensions=dimensions)
     if found_space is None:
         return [[] for _ in range(queries.shape[0])]
-    space = VectorSpace(id=found_space[0], user_id=user.pk, model=model, dimensions=dimensions, version=found_space[1])
-    index = space_index_get(space=space, cache=cache)
-    allowed = _filter_mask(space=space, index=index, metadata_filter=metadata_filter) if metadata_filter else None
-    found = index.search(queries, k=limit, threshold=threshold, allowed=allowed)
+    if pgvector.serves(dimensions):
+        found = pgvector.search(
+            space_id=found_space[0], queries=queries, limit=limit, threshold=threshold, metadata_filter=metadata_filter
+        )
+    else:
+        space = VectorSpace(
+            id=found_space[0], user_id=user.pk, model=model, dimensions=dimensions, version=found_space[1]
+        )
+        index = space_index_get(space=space, cache=cache)
+        allowed = _filter_mask(space=space, index=index, metadata_filter=metadata_filter) if metadata_filter else None
+        found = index.search(queries, k=limit, threshold=threshold, allowed=allowed)
     wanted = {int(pk) for result in found for pk in result.ids}
     if not wanted:
         return [[] for _ in found]

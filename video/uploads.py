@@ -14,6 +14,7 @@ from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandl
 from django.http import HttpRequest
 
 from config.api.exceptions import InvalidInput, InvalidUpload, UnsupportedMediaType, UploadTooLarge
+from config.scanning import upload_scan
 from video import media
 
 VIDEO_FIELD = "video"
@@ -136,6 +137,7 @@ def validate_video(upload: UploadedFile | None) -> media.VideoInfo:
         raise UploadTooLarge(too_large_message(), errors={VIDEO_FIELD: [too_large_message()]})
     if upload.size == 0:
         raise InvalidUpload("The video file is empty.", code="invalid_video", errors={VIDEO_FIELD: ["Empty file."]})
+    upload_scan(upload, kind="video", field=VIDEO_FIELD)
     try:
         info = media.probe(upload.temporary_file_path())
     except media.MediaError as exc:

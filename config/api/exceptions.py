@@ -83,6 +83,22 @@ class UnsupportedMediaType(InvalidUpload):
     default_message = "The uploaded file's type is not supported."
 
 
+class FileInfected(InvalidUpload):
+    """The virus scanner found a signature in the upload; nothing of it is kept."""
+
+    status_code = 400
+    code = "file_infected"
+    default_message = "The uploaded file contains a virus or malware and was refused."
+
+
+class ScannerUnavailable(ApplicationError):
+    """Uploads must be scanned, and the virus scanner does not answer."""
+
+    status_code = 503
+    code = "scanner_unavailable"
+    default_message = "Uploads cannot be checked for viruses right now. Try again later."
+
+
 class QuotaExceeded(ApplicationError):
     status_code = 429
     code = "quota_exceeded"

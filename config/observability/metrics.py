@@ -71,6 +71,11 @@ SIGNIN_REFUSED = Counter(
     "Sign-in attempts refused unchecked because a budget of failed sign-ins was spent.",
     ["budget"],
 )
+UPLOAD_SCANS = Counter(
+    "mma_upload_scans_total",
+    "Uploads checked by the virus scanner, by upload kind and result (clean, infected, unavailable).",
+    ["kind", "result"],
+)
 
 UNMATCHED_ROUTE = "<unmatched>"
 _MAX_LABEL = 64
@@ -122,6 +127,12 @@ def record_video_job(*, status: str, seconds: float | None = None) -> None:
     VIDEO_JOBS.labels(_label(status)).inc()
     if seconds is not None:
         VIDEO_SECONDS.labels(_label(status)).observe(max(seconds, 0.0))
+
+
+def record_upload_scan(*, kind: str, result: str) -> None:
+    """One upload checked by ClamAV. `kind`: avatar, image, audio, video; `result`: clean,
+    infected, unavailable."""
+    UPLOAD_SCANS.labels(_label(kind), _label(result)).inc()
 
 
 def record_task(*, task: str, state: str, seconds: float | None = None) -> None:

@@ -3,12 +3,13 @@ admin changelists a staff user logs into. Skipped only when the Debian chromium 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "browser"
@@ -119,13 +120,87 @@ def test_admin_login_and_changelists(superuser_email, page) -> None:
     page.goto(reverse("admin:accounts_user_changelist"))
     expect(page.locator("#result_list")).to_contain_text(email)
 
-    # The dashboard is being added separately; check it only once its URL exists.
-    try:
-        dashboard = reverse("admin-dashboard")
-    except NoReverseMatch:
-        return
-    response = page.goto(dashboard)
-    assert response is not None
-    assert response.status == 200
-    expect(page.locator("#content")).to_be_visible()
-    page.screenshot(path=str(ARTIFACTS / "admin-dashboard.png"), full_page=True)
+
+@pytest.fixture
+def dashboard_history(superuser_email, make_user) -> tuple:
+    """Several days of calls, charges and video jobs (made before Playwright starts, see above)."""
+    from tests.ops.dashboard_data import make_history
+
+    return make_history(make_user)
+
+
+def _log_in(page, email: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/admin/login/")
+    page.fill("#id_username", email)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page.locator("#user-tools")).to_be_visible()
+
+
+def test_dashboard_charts_render_with_dates_and_values(superuser_email, dashboard_history, page) -> None:
+    from playwright.sync_api import expect
+
+    from tests.ops.dashboard_data import days_ago
+
+    heavy, _light = dashboard_history
+    _log_in(page, superuser_email)
+    page.goto(reverse("admin:index"))
+    page.click("#dashboard-link a")
+    page.get_by_role("link", name="7 days", exact=True).click()
+    expect(page.locator('.period strong[aria-current="true"]')).to_have_text("7 days")
+
+    calls = page.locator("#chart-ai-calls")
+    expect(calls.locator("figcaption")).to_have_text("AI calls per day, by modality")
+    expect(calls.locator(".column")).to_have_count(7)
+    # Dates on the x axis (the newest day always labelled), a scale on the y axis, a legend.
+    x_labels = calls.locator(".x-tick").all_text_contents()
+    assert days_ago(0).strftime("%b %d") in x_labels
+    assert days_ago(6).strftime("%b %d") in x_labels
+    y_labels = calls.locator(".y-tick").all_text_contents()
+    assert y_labels[0] == "0"
+    assert int(y_labels[-1]) >= 5
+    expect(calls.locator(".legend")).to_contain_text("Speech-to-text")
+
+    # The values on hover are the SVG titles; the drawn heights agree with them.
+    day1, day3 = days_ago(1).isoformat(), days_ago(3).isoformat()
+    chat = calls.locator(f'.column[data-day="{day1}"] .segment[data-series="chat"]')
+    expect(chat.locator("title")).to_have_text(f"{day1} · Chat: 5 calls")
+    vision = calls.locator(f'.column[data-day="{day3}"] .segment[data-series="vision"]')
+    expect(vision.locator("title")).to_have_text(f"{day3} · Vision: 2 calls")
+    chat.hover()
+    chat_box, vision_box = chat.bounding_box(), vision.bounding_box()
+    assert chat_box is not None
+    assert vision_box is not None
+    assert chat_box["height"] / vision_box["height"] == pytest.approx(5 / 2, rel=0.02)
+    # The y tick at 0 sits on the x axis, where every column starts.
+    zero_tick = calls.locator(".y-tick").first.bounding_box()
+    assert zero_tick is not None
+    assert abs((chat_box["y"] + chat_box["height"]) - (zero_tick["y"] + zero_tick["height"] / 2)) < 6
+
+    errors = page.locator("#chart-error-codes")
+    expect(errors.locator('.bar[data-group="provider_error"] .value')).to_have_text("2")
+    expect(errors.locator('.bar[data-group="provider_timeout"] title')).to_have_text(
+        "provider_timeout · Failed: 1 failed calls"
+    )
+    latency = page.locator("#chart-latency")
+    expect(latency.locator('.bar[data-group="Chat"][data-series="p50"] .value')).to_have_text("250")
+    expect(latency.locator('.bar[data-group="Chat"][data-series="p95"] .value')).to_have_text("385")
+    units = page.locator("#chart-units")
+    expect(units.locator(f'.column[data-day="{day1}"] .segment title')).to_have_text(f"{day1} · Chat: 8 units")
+    video = page.locator("#chart-video")
+    day2 = days_ago(2).isoformat()
+    expect(video.locator(f'.column[data-day="{day2}"] title').first).to_have_text(f"{day2}: 3 video jobs in total")
+    expect(page.locator("#queue-depth")).to_contain_text("waiting in queue")
+    page.screenshot(path=str(ARTIFACTS / "admin-dashboard-7-days.png"), full_page=True)
+
+    page.get_by_role("link", name="30 days", exact=True).click()
+    expect(calls.locator(".column")).to_have_count(30)
+    expect(calls.locator(f'.column[data-day="{days_ago(20).isoformat()}"] .segment title')).to_have_text(
+        f"{days_ago(20).isoformat()} · Embedding: 1 calls"
+    )
+    page.screenshot(path=str(ARTIFACTS / "admin-dashboard-30-days.png"), full_page=True)
+
+    page.locator("#top-users a", has_text=heavy.email).click()
+    expect(page).to_have_url(re.compile(rf"/admin/accounts/user/{heavy.pk}/change/$"))

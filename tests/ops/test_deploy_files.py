@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.conf import settings
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -223,7 +224,7 @@ def runtime_env(dockerfile: Dockerfile, tmp_path: Path, **extra: str) -> dict[st
 
 def test_compose_has_the_services_with_pinned_major_versions():
     services = stack(COMPOSE)["services"]
-    assert set(services) == APP_SERVICES | {"postgres", "redis"}
+    assert set(services) == APP_SERVICES | {"postgres", "redis", "clamav"}
     assert services["postgres"]["image"].startswith("postgres:16")
     assert services["redis"]["image"].startswith("redis:7")
     for name in APP_SERVICES:
@@ -237,6 +238,27 @@ def test_compose_needs_a_secret_key_but_nothing_else():
     with pytest.raises(KeyError, match="SECRET_KEY"):
         interpolate(raw, {})
     interpolate(raw, {"SECRET_KEY": "x"})
+
+
+def test_clamav_service_is_opt_in_and_takes_the_largest_upload():
+    services = stack(COMPOSE)["services"]
+    clamav = services["clamav"]
+    assert clamav["image"].startswith("clamav/clamav:1.")
+    assert clamav["profiles"] == ["clamav"]
+    assert has_healthcheck(clamav)
+    for name in APP_SERVICES:
+        env = environment(services[name])
+        assert env["CLAMAV_ADDRESS"] == ""  # off until the operator sets it
+        assert env["CLAMAV_WHEN_UNAVAILABLE"] == "refuse"
+    mounted = next(v for v in clamav["volumes"] if v.endswith(":/etc/clamav/clamd.conf:ro"))
+    config = dict(
+        line.split(None, 1)
+        for line in (ROOT / mounted.split(":", 1)[0]).read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    assert config["TCPSocket"] == "3310"
+    stream_max = int(config["StreamMaxLength"].rstrip("M")) * 1024 * 1024
+    assert stream_max > settings.VIDEO_MAX_UPLOAD_BYTES
 
 
 @pytest.mark.parametrize("files", [(COMPOSE,), (COMPOSE, MONITORING)], ids=["base", "with-monitoring"])

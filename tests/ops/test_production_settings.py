@@ -14,6 +14,7 @@ _CONTROLLED = (
     "APP_ENVIRONMENT", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "LOG_FORMAT",
     "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SECURE_HSTS_PRELOAD", "SECURE_HSTS_INCLUDE_SUBDOMAINS",
     "USE_X_FORWARDED_HOST", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "PROMETHEUS_MULTIPROC_DIR",
+    "CLAMAV_ADDRESS", "CLAMAV_WHEN_UNAVAILABLE",
 )  # fmt: skip
 GOOD = {
     "APP_ENVIRONMENT": "production",
@@ -174,3 +175,15 @@ def test_empty_values_from_a_copied_env_file_mean_the_defaults():
     result = run(_DUMP, LOG_FORMAT="", WORKER_HEARTBEAT_STORE="", WORKER_HEARTBEAT_DIR="")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["LOG_FORMAT"] == "plain"
+
+
+def test_upload_scanning_settings():
+    show = IMPORT + "; from django.conf import settings; print(settings.CLAMAV_WHEN_UNAVAILABLE)"
+    assert run(show, **GOOD, CLAMAV_ADDRESS="clamav:3310").stdout.strip() == "refuse"
+    assert run(show, CLAMAV_ADDRESS="/run/clamav/clamd.ctl").stdout.strip() == "accept"
+    for bad in ("clamav", "http://clamav:3310"):
+        result = run(IMPORT, **GOOD, CLAMAV_ADDRESS=bad)
+        assert result.returncode != 0
+        assert "CLAMAV_ADDRESS must be host:port" in result.stderr
+    result = run(IMPORT, CLAMAV_WHEN_UNAVAILABLE="maybe")
+    assert "CLAMAV_WHEN_UNAVAILABLE must be 'refuse' or 'accept'." in result.stderr
