@@ -196,6 +196,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "config.api.pagination.PagePagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.handlers.api_exception_handler",
+    "DEFAULT_METADATA_CLASS": "config.api.metadata.EnvelopeMetadata",
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -402,9 +403,11 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="") or ("json" if IS_PRODUCTION else 
 if LOG_FORMAT not in {"json", "plain"}:
     raise ImproperlyConfigured("LOG_FORMAT must be json or plain.")
 # /metrics answers a matching bearer token or a client address in the list (addresses or CIDR
-# networks, e.g. the Docker network Prometheus scrapes from); everything else gets 403.
+# networks, e.g. the Docker network Prometheus scrapes from); everything else gets 403. Production
+# trusts no address unless the list is set: a reverse proxy on the same host connects from
+# loopback, so a loopback default would publish the metrics through it.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[] if IS_PRODUCTION else ["127.0.0.1", "::1"])
 # Queues whose depth /metrics reports besides the configured ones (routes to undeclared queues).
 METRICS_EXTRA_QUEUES = env.list("METRICS_EXTRA_QUEUES", default=[])
 # Workers serve /metrics and /health on this port (0 = off); Prometheus scrapes it.
