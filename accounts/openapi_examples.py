@@ -124,3 +124,20 @@ DEACTIVATED = success_example(
     "Deactivated", {"revokedSessions": 2}, message="Account deactivated; every device was signed out"
 )
 ACCOUNT_DELETED = null_response("Account and all its data deleted")
+EMAIL_TAKEN = error_response(
+    "An account with this email already exists.",
+    error_example(
+        "Email taken",
+        message="An account with this email already exists.",
+        code="email_taken",
+        errors={"email": ["Already registered."]},
+    ),
+)
+GOOGLE_NOT_CONFIGURED = error_response(
+    "Google sign-in is not configured on this server (no `GOOGLE_CLIENT_IDS`).",
+    error_example(
+        "Google not configured",
+        message="Google sign-in is not configured on this server.",
+        code="google_not_configured",
+    ),
+)

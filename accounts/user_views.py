@@ -156,7 +156,7 @@ class DeactivateView(APIView):
     @extend_schema(
         tags=["user"],
         request=IdentityConfirmSerializer,
-        responses={200: RevokedSessionsSerializer},
+        responses={200: RevokedSessionsSerializer, 503: examples.GOOGLE_NOT_CONFIGURED},
         examples=[examples.PASSWORD_CONFIRM_REQUEST, examples.GOOGLE_CONFIRM_REQUEST, examples.DEACTIVATED],
     )
     def post(self, request: Request) -> Response:
@@ -175,7 +175,7 @@ class AccountView(APIView):
             'Google, an ID token from a sign-in made in the last 10 minutes: `{"googleIdToken": "..."}`.'
         ),
         request=IdentityConfirmSerializer,
-        responses={200: examples.ACCOUNT_DELETED},
+        responses={200: examples.ACCOUNT_DELETED, 503: examples.GOOGLE_NOT_CONFIGURED},
     )
     def delete(self, request: Request) -> Response:
         profile_services.account_delete(user=request.user, **_confirmation(request))

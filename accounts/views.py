@@ -56,7 +56,7 @@ class RegisterView(APIView):
     @extend_schema(
         tags=["auth"],
         request=RegisterSerializer,
-        responses={201: AuthResultSerializer},
+        responses={201: AuthResultSerializer, 409: examples.EMAIL_TAKEN},
         examples=[examples.REGISTER_REQUEST, examples.REGISTERED],
     )
     def post(self, request: Request) -> Response:
@@ -94,7 +94,7 @@ class GoogleSignInView(APIView):
     @extend_schema(
         tags=["auth"],
         request=GoogleSignInSerializer,
-        responses={200: AuthResultSerializer},
+        responses={200: AuthResultSerializer, 503: examples.GOOGLE_NOT_CONFIGURED},
         examples=[examples.GOOGLE_REQUEST, examples.SIGNED_IN],
     )
     def post(self, request: Request) -> Response:
