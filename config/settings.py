@@ -319,6 +319,10 @@ AI_AUDIO_MAX_BYTES = env.int("AI_AUDIO_MAX_BYTES", default=25 * 1024 * 1024)
 AI_AUDIO_MAX_SECONDS = env.int("AI_AUDIO_MAX_SECONDS", default=10 * 60)
 AI_IMAGE_MAX_BYTES = env.int("AI_IMAGE_MAX_BYTES", default=5 * 1024 * 1024)
 AI_IMAGE_MAX_SIDE = env.int("AI_IMAGE_MAX_SIDE", default=2048)
+# Checked from the header before any pixel is decoded, far below Pillow's own 89 MP bomb threshold:
+# 40 MP admits any phone photo (48 MP sensors save 12 MP pictures by default) while a full decode
+# of the largest accepted PNG stays around 160 MB (RGBA). JPEGs are decoded at reduced scale anyway.
+AI_IMAGE_MAX_PIXELS = env.int("AI_IMAGE_MAX_PIXELS", default=40_000_000)
 # A job still "processing" after this long lost whatever ran it (a worker or a web process killed
 # mid-stream). A queued transcription is claimed again or re-queued, at most AI_JOB_MAX_ATTEMPTS
 # times; anything else is failed and refunded by the reaper, which runs on beat.
@@ -356,10 +360,11 @@ CELERY_BEAT_SCHEDULE["quotas-reset-due"] = {
     "schedule": env.int("QUOTA_RESET_INTERVAL_SECONDS", default=3600),
 }
 # Avatars (the seed's upload table: 5 MB, JPEG/PNG/GIF/WebP, cropped to 200x200). The pixel cap
-# refuses decompression bombs before Pillow decodes them; 50 MP admits any phone camera photo.
+# refuses decompression bombs before Pillow decodes them; 40 MP (as AI_IMAGE_MAX_PIXELS) admits any
+# phone camera photo.
 AVATAR_MAX_BYTES = 5 * 1024 * 1024
 AVATAR_SIZE = 200
-AVATAR_MAX_PIXELS = env.int("AVATAR_MAX_PIXELS", default=50_000_000)
+AVATAR_MAX_PIXELS = env.int("AVATAR_MAX_PIXELS", default=40_000_000)
 AVATAR_CACHE_SECONDS = env.int("AVATAR_CACHE_SECONDS", default=86400)
 # Dotted paths of callables run as `cleanup(user=user)` inside the transaction that deletes an
 # account, before the user row (and by cascade every row it owns) is deleted. Each removes the
