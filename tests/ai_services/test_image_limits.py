@@ -15,7 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from ai_services.models import AIJob
 from quotas.selectors import quota_account_forget, quota_account_get
-from tests.attack_corpus import png_bomb, photo_jpeg
+from tests.attack_corpus import photo_jpeg, png_bomb
 
 pytestmark = pytest.mark.django_db
 
