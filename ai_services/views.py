@@ -143,6 +143,7 @@ class ConversationDetailView(APIView):
 
 class SpeechToTextView(APIView):
     rate_category = ratelimit.AI
+    body_limit_setting = "AI_AUDIO_MAX_BYTES"
     parser_classes = [CamelCaseMultiPartParser, CamelCaseFormParser]
 
     @extend_schema(
@@ -214,6 +215,7 @@ class TextToSpeechView(APIView):
 
 class AnalyzeImageView(APIView):
     rate_category = ratelimit.AI
+    body_limit_setting = "AI_IMAGE_MAX_BYTES"
     parser_classes = [CamelCaseMultiPartParser, CamelCaseFormParser]
 
     @extend_schema(
