@@ -230,3 +230,19 @@ def test_json_body_is_still_accepted_when_harmless(client_a, user):
     assert response.status_code == 200, response.content
     user.refresh_from_db()
     assert user.name == "Ali\u00e9 \U0001f600"
+
+
+def test_nul_and_control_characters_in_every_query_parameter_are_harmless(client_a, api):
+    """Every query parameter of every GET operation in the schema, sent with a NUL and other
+    control characters: a 4xx or a normal answer, never a 5xx (a NUL reaching PostgreSQL is one)."""
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    probed = 0
+    for path, operations in schema["paths"].items():
+        parameters = [p["name"] for p in operations.get("get", {}).get("parameters", []) if p.get("in") == "query"]
+        for name in parameters:
+            for value in ("a%00b", "%00", "%1b%5b31m", "%ff%fe", "x" * 5000):
+                response = client_a.get(f"{_concrete(path)}?{name}={value}")
+                assert response.status_code < 500, (path, name, value, response.content[:300])
+                assert response["Content-Type"].startswith(("application/json", "image/", "text/vtt")), path
+                probed += 1
+    assert probed > 20
