@@ -70,6 +70,7 @@ class _AnyAccept(DefaultContentNegotiation):
 class AvatarView(APIView):
     rate_categories = {"GET": ratelimit.DOWNLOAD, "POST": ratelimit.UPLOAD}
     body_limit_setting = "AVATAR_MAX_BYTES"
+    upload_field = "avatar"
     parser_classes = [CamelCaseMultiPartParser, CamelCaseFormParser]
     content_negotiation_class = _AnyAccept
 

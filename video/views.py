@@ -79,6 +79,7 @@ def _asset_pending(asset: VideoAsset) -> Response:
 class VideoUploadView(APIView):
     rate_category = ratelimit.UPLOAD
     body_limit_setting = "VIDEO_MAX_UPLOAD_BYTES"
+    upload_field = "video"
     parser_classes = [CamelCaseMultiPartParser]
 
     @extend_schema(

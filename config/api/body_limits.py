@@ -1,10 +1,11 @@
 """Request bodies refused from their headers, before a byte of them is read.
 
 A view that takes uploads names the setting that bounds its file (`body_limit_setting`, e.g.
-"VIDEO_MAX_UPLOAD_BYTES"); the body may be that plus room for the multipart boundaries and form
-fields. Every other `/api/` view takes at most DATA_UPLOAD_MAX_MEMORY_SIZE: Django checks that
-limit only when `request.body` is read, and DRF's parsers read the stream instead, so without
-this check a JSON body of any declared size would be read into memory.
+"VIDEO_MAX_UPLOAD_BYTES") and its file field (`upload_field`); the body may be that plus room for
+the multipart boundaries and form fields. Every other `/api/` view takes at most
+DATA_UPLOAD_MAX_MEMORY_SIZE: Django checks that limit only when `request.body` is read, and DRF's
+parsers read the stream instead, so without this check a JSON body of any declared size would be
+read into memory.
 
 A body whose declared length is over the limit answers 413 at once. The server then closes the
 connection without reading the rest; a client that sends headers first and reads the answer (or
@@ -75,10 +76,9 @@ class RequestBodyLimitMiddleware:
             return None
         if file_limit is not None:
             # Same code as a file found too large while streaming: clients handle one.
-            body = error_body(
-                message=f"The upload ({_human(declared)}) is larger than the {_human(file_limit)} upload limit.",
-                code="file_too_large",
-            )
+            message = f"The upload ({_human(declared)}) is larger than the {_human(file_limit)} upload limit."
+            field = getattr(getattr(view_func, "view_class", None), "upload_field", None)
+            body = error_body(message=message, code="file_too_large", errors={field: [message]} if field else None)
         else:
             body = error_body(
                 message=f"The request body ({_human(declared)}) is larger than the {_human(limit)} limit.",

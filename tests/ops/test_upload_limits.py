@@ -23,10 +23,10 @@ pytestmark = pytest.mark.django_db
 
 MB = 1024 * 1024
 UPLOADS = [
-    ("/api/video/upload", "VIDEO_MAX_UPLOAD_BYTES"),
-    ("/api/user/avatar", "AVATAR_MAX_BYTES"),
-    ("/api/ai/analyze-image", "AI_IMAGE_MAX_BYTES"),
-    ("/api/ai/speech-to-text", "AI_AUDIO_MAX_BYTES"),
+    ("/api/video/upload", "VIDEO_MAX_UPLOAD_BYTES", "video"),
+    ("/api/user/avatar", "AVATAR_MAX_BYTES", "avatar"),
+    ("/api/ai/analyze-image", "AI_IMAGE_MAX_BYTES", "image"),
+    ("/api/ai/speech-to-text", "AI_AUDIO_MAX_BYTES", "audio"),
 ]
 
 
@@ -39,8 +39,8 @@ def nothing_stored(user: User, media: Path) -> None:
     assert not media.exists() or not [p for p in media.rglob("*") if p.is_file()]
 
 
-@pytest.mark.parametrize(("path", "setting"), UPLOADS)
-def test_declared_length_over_the_upload_limit_is_413(client_a, user, settings, path, setting):
+@pytest.mark.parametrize(("path", "setting", "field"), UPLOADS)
+def test_declared_length_over_the_upload_limit_is_413(client_a, user, settings, path, setting, field):
     declared = getattr(settings, setting) + 1 * MB
     response = client_a.generic(
         "POST",
@@ -54,6 +54,7 @@ def test_declared_length_over_the_upload_limit_is_413(client_a, user, settings, 
     assert body["success"] is False
     assert body["code"] == "file_too_large"
     assert "upload limit" in body["message"]
+    assert body["errors"] == {field: [body["message"]]}
     nothing_stored(user, Path(settings.MEDIA_ROOT))
 
 
@@ -79,7 +80,7 @@ def test_json_body_over_the_default_limit_is_413_before_it_is_read(client_a, use
     nothing_stored(user, Path(settings.MEDIA_ROOT))
 
 
-@pytest.mark.parametrize("path", [path for path, _setting in UPLOADS] + ["/api/auth/login"])
+@pytest.mark.parametrize("path", [path for path, _setting, _field in UPLOADS] + ["/api/auth/login"])
 def test_chunked_body_is_411(client_a, user, settings, path):
     response = client_a.generic(
         "POST", path, data=b"", content_type="multipart/form-data; boundary=x", HTTP_TRANSFER_ENCODING="chunked"
