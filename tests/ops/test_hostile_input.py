@@ -18,6 +18,7 @@ from PIL import Image
 from accounts.models import User
 from ai_services.models import Conversation
 from embeddings.models import Embedding
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -246,3 +247,17 @@ def test_nul_and_control_characters_in_every_query_parameter_are_harmless(client
                 assert response["Content-Type"].startswith(("application/json", "image/", "text/vtt")), path
                 probed += 1
     assert probed > 20
+
+
+def test_control_characters_in_the_device_name_header_are_dropped(api, user):
+    response = api.post(
+        "/api/auth/login",
+        {"email": user.email, "password": PASSWORD},
+        format="json",
+        HTTP_X_DEVICE_NAME="Pixel\x00 8\x1b",
+        HTTP_USER_AGENT="MyApp/1.0\x00 (Android 14)",
+    )
+    assert response.status_code == 200, response.content
+    session = user.device_sessions.get()
+    assert session.device_name == "Pixel 8"
+    assert session.user_agent == "MyApp/1.0 (Android 14)"
