@@ -261,3 +261,15 @@ def test_control_characters_in_the_device_name_header_are_dropped(api, user):
     session = user.device_sessions.get()
     assert session.device_name == "Pixel 8"
     assert session.user_agent == "MyApp/1.0 (Android 14)"
+
+
+@pytest.mark.parametrize("key", ["a\x00b", "line\nbreak", "esc\x1b[0m"])
+def test_control_characters_in_the_idempotency_key_are_400(client_a, key):
+    response = client_a.post(
+        "/api/video/upload",
+        {"video": SimpleUploadedFile("clip.mp4", b"\x00" * 64, content_type="video/mp4")},
+        format="multipart",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+    body = assert_envelope(response, 400)
+    assert "printable" in body["message"]
