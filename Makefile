@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mma
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test install install-dev lint format migrate worker beat services bench clean
+.PHONY: run test install install-dev lint format migrate worker beat services bench fuzz clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -74,6 +74,12 @@ test: install-dev services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -q -p no:cacheprovider
 	@echo "== Suite on the embedded default (SQLite, no Redis) =="
 	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -q -p no:cacheprovider
+
+# A longer schemathesis run than the one in `make test` (same test, same fixed seed, more examples).
+FUZZ_EXAMPLES ?= 150
+fuzz: install-dev services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(PY) -m pytest -q -p no:cacheprovider tests/ops/test_schema_fuzz.py
 
 bench: install-dev
 	$(PY) bench/auth_bench.py

@@ -27,11 +27,21 @@ _BROWSERS = [
 ]
 
 
+def _printable_header(request: HttpRequest, name: str) -> str:
+    """A header kept as a label: control characters (a NUL cannot even be stored by PostgreSQL)
+    are dropped rather than refusing the sign-in."""
+    return "".join(ch for ch in request.headers.get(name, "") if ch.isprintable()).strip()
+
+
+def user_agent_from_request(request: HttpRequest) -> str:
+    return _printable_header(request, "User-Agent")
+
+
 def device_name_from_request(request: HttpRequest) -> str:
-    explicit = request.headers.get("X-Device-Name", "").strip()
+    explicit = _printable_header(request, "X-Device-Name")
     if explicit:
         return explicit[:200]
-    return device_name_from_user_agent(request.headers.get("User-Agent", ""))
+    return device_name_from_user_agent(user_agent_from_request(request))
 
 
 def device_name_from_user_agent(user_agent: str) -> str:

@@ -237,3 +237,11 @@ RATE_LIMITED_PER_USER = error_response(
     "Too many requests from this user; see `Retry-After`.",
     error_example("Too many requests", message="Too many requests. Try again in 7 seconds.", code="rate_limited"),
 )
+GOOGLE_NOT_CONFIGURED = error_response(
+    "Google sign-in is not configured on this server (no `GOOGLE_CLIENT_IDS`).",
+    error_example(
+        "Google not configured",
+        message="Google sign-in is not configured on this server.",
+        code="google_not_configured",
+    ),
+)

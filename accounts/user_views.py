@@ -20,12 +20,9 @@ from accounts.models import User
 from accounts.serializers import RevokedSessionsSerializer, UserSerializer
 from accounts.user_serializers import AvatarUploadSerializer, IdentityConfirmSerializer, ProfileUpdateSerializer
 from config.api.envelope import ok
-from config.api.exceptions import InvalidInput, NotFound, UploadTooLarge
+from config.api.exceptions import InvalidInput, NotFound
 from config.api.parsers import CamelCaseFormParser, CamelCaseMultiPartParser
 from quotas import ratelimit
-
-# Room for the multipart envelope around the file itself.
-_MULTIPART_OVERHEAD = 64 * 1024
 
 
 def _user_out(request: Request, user: User) -> dict:
@@ -69,6 +66,8 @@ class _AnyAccept(DefaultContentNegotiation):
 
 class AvatarView(APIView):
     rate_categories = {"GET": ratelimit.DOWNLOAD, "POST": ratelimit.UPLOAD}
+    body_limit_setting = "AVATAR_MAX_BYTES"
+    upload_field = "avatar"
     parser_classes = [CamelCaseMultiPartParser, CamelCaseFormParser]
     content_negotiation_class = _AnyAccept
 
@@ -121,13 +120,6 @@ class AvatarView(APIView):
         examples=[examples.AVATAR_REQUEST, examples.AVATAR_UPDATED],
     )
     def post(self, request: Request) -> Response:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        if declared > settings.AVATAR_MAX_BYTES + _MULTIPART_OVERHEAD:
-            # Refused before the body is read: no point streaming a huge upload to disk.
-            raise UploadTooLarge(
-                f"The avatar may be at most {settings.AVATAR_MAX_BYTES // 1_048_576} MB.",
-                errors={"avatar": ["File too large."]},
-            )
         body = AvatarUploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         user = profile_services.avatar_update(user=request.user, upload=body.validated_data["avatar"])
@@ -156,7 +148,7 @@ class DeactivateView(APIView):
     @extend_schema(
         tags=["user"],
         request=IdentityConfirmSerializer,
-        responses={200: RevokedSessionsSerializer},
+        responses={200: RevokedSessionsSerializer, 503: examples.GOOGLE_NOT_CONFIGURED},
         examples=[examples.PASSWORD_CONFIRM_REQUEST, examples.GOOGLE_CONFIRM_REQUEST, examples.DEACTIVATED],
     )
     def post(self, request: Request) -> Response:
@@ -175,7 +167,7 @@ class AccountView(APIView):
             'Google, an ID token from a sign-in made in the last 10 minutes: `{"googleIdToken": "..."}`.'
         ),
         request=IdentityConfirmSerializer,
-        responses={200: examples.ACCOUNT_DELETED},
+        responses={200: examples.ACCOUNT_DELETED, 503: examples.GOOGLE_NOT_CONFIGURED},
     )
     def delete(self, request: Request) -> Response:
         profile_services.account_delete(user=request.user, **_confirmation(request))

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts import openapi_examples as examples
 from accounts import services
-from accounts.devices import device_name_from_request
+from accounts.devices import device_name_from_request, user_agent_from_request
 from accounts.models import DeviceSession
 from accounts.serializers import (
     AuthResultSerializer,
@@ -39,7 +39,7 @@ COMPLETE = {COMPLETE_RESPONSES: True}
 def _device(request: Request) -> services.DeviceInfo:
     return services.DeviceInfo(
         name=device_name_from_request(request),
-        user_agent=request.headers.get("User-Agent", ""),
+        user_agent=user_agent_from_request(request),
         ip_address=client_ip(request),
     )
 

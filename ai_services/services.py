@@ -811,35 +811,75 @@ def speech_synthesize(*, user, text: str, voice: str, fmt: str, speed: float) ->
 
 def image_prepare(*, upload: UploadedFile) -> PreparedImage:
     """Validate an image by its content, downscale it (longest side at most AI_IMAGE_MAX_SIDE)
-    and re-encode it without its metadata, which is what a provider gets to see."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    and re-encode it without its metadata, which is what a provider gets to see.
+
+    The pixel count is checked from the header before anything is decoded (AI_IMAGE_MAX_PIXELS,
+    far below Pillow's own 89 MP bomb threshold), and a JPEG is decoded at the smallest DCT
+    scale (1/2, 1/4, 1/8) that still covers the longest side sent on, so a 24 MP photo costs a
+    quarter of its full-size memory or less."""
+    from PIL import Image, UnidentifiedImageError
 
     if upload.size > settings.AI_IMAGE_MAX_BYTES:
         raise UploadTooLarge(f"The image is larger than {settings.AI_IMAGE_MAX_BYTES // (1024 * 1024)} MB.")
     upload_scan(upload, kind="image", field="image")
     upload.seek(0)
     raw = upload.read()
+    limit = settings.AI_IMAGE_MAX_SIDE
     try:
         with warnings.catch_warnings():
             # A decompression bomb is refused, not decoded.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            picture = Image.open(io.BytesIO(raw))
+            picture = Image.open(io.BytesIO(raw), formats=sorted(ACCEPTED_IMAGE_FORMATS))
             source_format = picture.format or ""
-            if source_format not in ACCEPTED_IMAGE_FORMATS:
-                raise UnsupportedMediaType("The file is not a JPEG, PNG, GIF or WebP image.", code="unsupported_image")
+            source_size = picture.size
+            _check_pixels(*source_size)
+            exif = _exif_summary(picture)
+            picture.draft("RGB", _draft_size(source_size, limit))
             picture.seek(0)
             picture.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvalidUpload("The image has too many pixels.", code="image_too_large") from None
+        raise _too_many_pixels() from None
     except UnidentifiedImageError:
         raise UnsupportedMediaType(
             "The file is not a JPEG, PNG, GIF or WebP image.", code="unsupported_image"
         ) from None
-    except (OSError, SyntaxError, ValueError):
+    except (OSError, SyntaxError, ValueError, EOFError):
         raise InvalidUpload("The image is damaged or truncated.", code="invalid_image") from None
+    return _image_reencode(
+        picture, source_format=source_format, source_size=source_size, source_bytes=len(raw), exif=exif
+    )
 
-    source_width, source_height = picture.size
-    exif = _exif_summary(picture)
+
+def _draft_size(size: tuple[int, int], limit: int) -> tuple[int, int]:
+    """The size the image is shrunk to, with its own aspect ratio: draft() reduces only while
+    both sides stay at least this large, so a square box would keep a landscape photo whole."""
+    width, height = size
+    ratio = min(1.0, limit / max(width, height, 1))
+    return max(1, int(width * ratio)), max(1, int(height * ratio))
+
+
+def _too_many_pixels(width: int | None = None, height: int | None = None) -> UploadTooLarge:
+    cap = settings.AI_IMAGE_MAX_PIXELS
+    size = f"The image is {width}x{height} pixels; " if width else "The image has too many pixels; "
+    return UploadTooLarge(
+        f"{size}images may have at most {cap:,} pixels.",
+        code="image_too_large",
+        errors={"image": ["Too many pixels."]},
+    )
+
+
+def _check_pixels(width: int, height: int) -> None:
+    if width * height > settings.AI_IMAGE_MAX_PIXELS:
+        raise _too_many_pixels(width, height)
+
+
+def _image_reencode(
+    picture, *, source_format: str, source_size: tuple[int, int], source_bytes: int, exif: dict[str, str]
+) -> PreparedImage:
+    from PIL import Image, ImageOps
+
+    # The size before draft(): a JPEG decoded at 1/2 scale still reports what was uploaded.
+    source_width, source_height = source_size
     picture = ImageOps.exif_transpose(picture)
     has_alpha = picture.mode in ("RGBA", "LA", "PA") or (picture.mode == "P" and "transparency" in picture.info)
     picture = picture.convert("RGBA" if has_alpha else "RGB")
@@ -861,7 +901,7 @@ def image_prepare(*, upload: UploadedFile) -> PreparedImage:
         source_format=source_format.lower(),
         source_width=source_width,
         source_height=source_height,
-        source_bytes=len(raw),
+        source_bytes=source_bytes,
         exif=exif,
     )
 

@@ -143,6 +143,8 @@ class ConversationDetailView(APIView):
 
 class SpeechToTextView(APIView):
     rate_category = ratelimit.AI
+    body_limit_setting = "AI_AUDIO_MAX_BYTES"
+    upload_field = "audio"
     parser_classes = [CamelCaseMultiPartParser, CamelCaseFormParser]
 
     @extend_schema(
@@ -214,6 +216,8 @@ class TextToSpeechView(APIView):
 
 class AnalyzeImageView(APIView):
     rate_category = ratelimit.AI
+    body_limit_setting = "AI_IMAGE_MAX_BYTES"
+    upload_field = "image"
     parser_classes = [CamelCaseMultiPartParser, CamelCaseFormParser]
 
     @extend_schema(

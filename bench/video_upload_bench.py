@@ -104,11 +104,16 @@ def stream_upload(port: int, path: Path, *, token: str, fields: dict[str, str] |
     conn.putheader("Content-Length", str(length))
     conn.putheader("Authorization", f"Bearer {token}")
     conn.endheaders()
-    conn.send(head)
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            conn.send(chunk)
-    conn.send(tail)
+    try:
+        conn.send(head)
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(CHUNK), b""):
+                conn.send(chunk)
+        conn.send(tail)
+    except (BrokenPipeError, ConnectionResetError):
+        # The server answered (a 413 from the declared length) and closed before the whole
+        # body was sent: its answer is waiting to be read.
+        pass
     response = conn.getresponse()
     data = response.read()
     conn.close()

@@ -76,6 +76,8 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Oversized or chunked bodies under /api/ are refused from their headers, before they are read.
+    "config.api.body_limits.RequestBodyLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -213,6 +215,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "config.api.pagination.PagePagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.handlers.api_exception_handler",
+    "DEFAULT_METADATA_CLASS": "config.api.metadata.EnvelopeMetadata",
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -383,6 +386,10 @@ AI_AUDIO_MAX_BYTES = env.int("AI_AUDIO_MAX_BYTES", default=25 * 1024 * 1024)
 AI_AUDIO_MAX_SECONDS = env.int("AI_AUDIO_MAX_SECONDS", default=10 * 60)
 AI_IMAGE_MAX_BYTES = env.int("AI_IMAGE_MAX_BYTES", default=5 * 1024 * 1024)
 AI_IMAGE_MAX_SIDE = env.int("AI_IMAGE_MAX_SIDE", default=2048)
+# Checked from the header before any pixel is decoded, far below Pillow's own 89 MP bomb threshold:
+# 40 MP admits any phone photo (48 MP sensors save 12 MP pictures by default) while a full decode
+# of the largest accepted PNG stays around 160 MB (RGBA). JPEGs are decoded at reduced scale anyway.
+AI_IMAGE_MAX_PIXELS = env.int("AI_IMAGE_MAX_PIXELS", default=40_000_000)
 # A job still "processing" after this long lost whatever ran it (a worker or a web process killed
 # mid-stream). A queued transcription is claimed again or re-queued, at most AI_JOB_MAX_ATTEMPTS
 # times; anything else is failed and refunded by the reaper, which runs on beat.
@@ -429,10 +436,11 @@ CELERY_BEAT_SCHEDULE["quotas-reset-due"] = {
     "schedule": env.int("QUOTA_RESET_INTERVAL_SECONDS", default=3600),
 }
 # Avatars (the seed's upload table: 5 MB, JPEG/PNG/GIF/WebP, cropped to 200x200). The pixel cap
-# refuses decompression bombs before Pillow decodes them; 50 MP admits any phone camera photo.
+# refuses decompression bombs before Pillow decodes them; 40 MP (as AI_IMAGE_MAX_PIXELS) admits any
+# phone camera photo.
 AVATAR_MAX_BYTES = 5 * 1024 * 1024
 AVATAR_SIZE = 200
-AVATAR_MAX_PIXELS = env.int("AVATAR_MAX_PIXELS", default=50_000_000)
+AVATAR_MAX_PIXELS = env.int("AVATAR_MAX_PIXELS", default=40_000_000)
 AVATAR_CACHE_SECONDS = env.int("AVATAR_CACHE_SECONDS", default=86400)
 # Dotted paths of callables run as `cleanup(user=user)` inside the transaction that deletes an
 # account, before the user row (and by cascade every row it owns) is deleted. Each removes the
@@ -476,9 +484,11 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="") or ("json" if IS_PRODUCTION else 
 if LOG_FORMAT not in {"json", "plain"}:
     raise ImproperlyConfigured("LOG_FORMAT must be json or plain.")
 # /metrics answers a matching bearer token or a client address in the list (addresses or CIDR
-# networks, e.g. the Docker network Prometheus scrapes from); everything else gets 403.
+# networks, e.g. the Docker network Prometheus scrapes from); everything else gets 403. Production
+# trusts no address unless the list is set: a reverse proxy on the same host connects from
+# loopback, so a loopback default would publish the metrics through it.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[] if IS_PRODUCTION else ["127.0.0.1", "::1"])
 # Queues whose depth /metrics reports besides the configured ones (routes to undeclared queues).
 METRICS_EXTRA_QUEUES = env.list("METRICS_EXTRA_QUEUES", default=[])
 # Workers serve /metrics and /health on this port (0 = off); Prometheus scrapes it.

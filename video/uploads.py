@@ -18,8 +18,6 @@ from config.scanning import upload_scan
 from video import media
 
 VIDEO_FIELD = "video"
-# Room for the multipart boundaries, part headers and the option fields next to the file.
-FORM_OVERHEAD_BYTES = 64 * 1024
 DRAIN_CHUNK_BYTES = 64 * 1024
 ACCEPTED_FORMATS = "MP4, MOV, AVI, WMV, MKV or WebM"
 
@@ -87,13 +85,6 @@ def install_upload_handler(request: HttpRequest) -> VideoUploadHandler:
     return handler
 
 
-def declared_length(request: HttpRequest) -> int:
-    try:
-        return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
-    except ValueError:
-        return 0
-
-
 def drain(request: HttpRequest) -> None:
     """Read the rest of the request body without keeping it.
 
@@ -103,13 +94,6 @@ def drain(request: HttpRequest) -> None:
     """
     while request.read(DRAIN_CHUNK_BYTES):
         pass
-
-
-def refuse_declared_oversize(request: HttpRequest) -> None:
-    """413 before parsing when the declared body cannot hold a video within the limit."""
-    if declared_length(request) > max_upload_bytes() + FORM_OVERHEAD_BYTES:
-        drain(request)
-        raise UploadTooLarge(too_large_message(), errors={VIDEO_FIELD: [too_large_message()]})
 
 
 def _classify(error: media.MediaError) -> InvalidUpload:

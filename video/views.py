@@ -78,6 +78,8 @@ def _asset_pending(asset: VideoAsset) -> Response:
 
 class VideoUploadView(APIView):
     rate_category = ratelimit.UPLOAD
+    body_limit_setting = "VIDEO_MAX_UPLOAD_BYTES"
+    upload_field = "video"
     parser_classes = [CamelCaseMultiPartParser]
 
     @extend_schema(
@@ -96,9 +98,10 @@ class VideoUploadView(APIView):
     )
     def post(self, request: Request) -> Response:
         key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-        if len(key) > MAX_IDEMPOTENCY_KEY:
+        # Printable only: the key is stored and looked up, and a NUL is a 500 on PostgreSQL.
+        if len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
             uploads.drain(request._request)
-            raise InvalidUpload(f"{IDEMPOTENCY_HEADER} must be at most {MAX_IDEMPOTENCY_KEY} characters.")
+            raise InvalidUpload(f"{IDEMPOTENCY_HEADER} must be at most {MAX_IDEMPOTENCY_KEY} printable characters.")
         existing = services.video_job_find_by_idempotency_key(user=request.user, key=key)
         if existing is not None:
             # The first upload with this key already made the job: the body is read and dropped.
@@ -109,7 +112,7 @@ class VideoUploadView(APIView):
                 status=status.HTTP_202_ACCEPTED,
                 headers={"Idempotent-Replayed": "true"},
             )
-        uploads.refuse_declared_oversize(request._request)
+        # A declared length over the limit never gets here (config.api.body_limits answers 413 first).
         handler = uploads.install_upload_handler(request._request)
         try:
             options = VideoUploadSerializer(data=request.data)

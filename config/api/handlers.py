@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -41,6 +41,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     elif isinstance(exc, RequestDataTooBig):
         set_rollback()
         return Response(error_body(message="The request body is too large.", code="request_too_large"), status=413)
+    elif isinstance(exc, SuspiciousOperation):
+        # Raised by Django while parsing a body (too many form fields or files, a broken multipart
+        # form): the client's fault, answered like Django answers it outside DRF, but in the envelope.
+        set_rollback()
+        return Response(_suspicious_body(exc), status=400)
 
     if isinstance(exc, ApplicationError):
         set_rollback()
@@ -59,6 +64,16 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     set_rollback()
     extra = {"error": f"{type(exc).__name__}: {exc}"} if settings.DEBUG else None
     return Response(error_body(message="Internal server error.", code="server_error", extra=extra), status=500)
+
+
+def _suspicious_body(exc: SuspiciousOperation) -> dict[str, Any]:
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return error_body(message=f"The request has more than {limit} form fields.", code="too_many_fields")
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return error_body(message=f"The request has more than {limit} files.", code="too_many_files")
+    return error_body(message="The request is malformed.", code="bad_request")
 
 
 def _drf_response(exc: drf.APIException) -> Response:
@@ -98,20 +113,25 @@ def _drf_response(exc: drf.APIException) -> Response:
     return Response(error_body(message=message, code=code, errors=errors), status=exc.status_code, headers=headers)
 
 
-def _field_errors(detail: Any) -> dict[str, Any]:
-    if isinstance(detail, dict):
-        return {key: _flatten(value) for key, value in detail.items()}
-    return {"nonFieldErrors": _flatten(detail)}
+def _field_errors(detail: Any) -> dict[str, list[str]]:
+    """`{field: [messages]}` always: errors of list items and nested objects are named by their
+    dotted path (`ids.0`, `items.2.name`), so every error body has the one documented shape."""
+    errors: dict[str, list[str]] = {}
+    _collect(detail, "", errors)
+    return errors
 
 
-def _flatten(value: Any) -> Any:
+def _collect(value: Any, path: str, errors: dict[str, list[str]]) -> None:
     if isinstance(value, dict):
-        return {key: _flatten(inner) for key, inner in value.items()}
-    if isinstance(value, list):
-        if all(not isinstance(item, (dict, list)) for item in value):
-            return [str(item) for item in value]
-        return [_flatten(item) for item in value]
-    return [str(value)]
+        for key, inner in value.items():
+            _collect(inner, f"{path}.{key}" if path else str(key), errors)
+    elif isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
+        for index, inner in enumerate(value):
+            _collect(inner, f"{path}.{index}" if path else str(index), errors)
+    else:
+        items = value if isinstance(value, list) else [value]
+        if items:
+            errors.setdefault(path or "nonFieldErrors", []).extend(str(item) for item in items)
 
 
 def _summary(errors: dict[str, Any]) -> str:

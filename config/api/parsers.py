@@ -5,6 +5,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import DataAndFiles, FormParser, JSONParser, MultiPartParser
 
 from config.api.casing import to_snake, underscoreize
+from config.api.input_guards import check_form, check_json, too_deep
 
 
 def _underscoreize_querydict(data: QueryDict) -> QueryDict:
@@ -21,15 +22,22 @@ class CamelCaseJSONParser(JSONParser):
             data = super().parse(stream, media_type, parser_context)
         except ParseError as exc:
             raise ParseError("Malformed JSON: the request body could not be parsed.") from exc
+        except RecursionError:
+            raise too_deep() from None
+        check_json(data)
         return underscoreize(data)
 
 
 class CamelCaseFormParser(FormParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        return _underscoreize_querydict(super().parse(stream, media_type, parser_context))
+        data = super().parse(stream, media_type, parser_context)
+        check_form(data.lists())
+        return _underscoreize_querydict(data)
 
 
 class CamelCaseMultiPartParser(MultiPartParser):
     def parse(self, stream, media_type=None, parser_context=None):
         parsed = super().parse(stream, media_type, parser_context)
+        check_form(parsed.data.lists())
+        check_form(parsed.files.lists())
         return DataAndFiles(_underscoreize_querydict(parsed.data), _underscoreize_querydict(parsed.files))

@@ -35,6 +35,12 @@ _ERROR_RESPONSES = {
     "404": "Not found, or not yours.",
     "429": "Rate limit or quota exceeded; see `Retry-After`.",
 }
+# Any operation that reads a body: a body over the size limit (refused from its declared length
+# where possible) or in a content type the operation does not parse.
+_BODY_ERROR_RESPONSES = {
+    "413": "The body (or an uploaded file) is larger than the limit.",
+    "415": "The body's content type, or an uploaded file's content, is not accepted.",
+}
 # Every endpoint is rate limited, so the 429 added below can always show a real refusal.
 _ERROR_EXAMPLES = {"429": {"RateLimited": {"summary": RATE_LIMITED.name, "value": RATE_LIMITED.value}}}
 COMPLETE_RESPONSES = "x-responses-complete"
@@ -79,6 +85,10 @@ def camelize_schema(result: dict[str, Any], generator, request, public) -> dict[
                     if status in _ERROR_EXAMPLES:
                         content["examples"] = _ERROR_EXAMPLES[status]
                     responses.setdefault(status, {"description": description, "content": {"application/json": content}})
+            if operation.get("requestBody"):
+                for status, description in _BODY_ERROR_RESPONSES.items():
+                    envelope = {"application/json": {"schema": dict(ERROR_ENVELOPE_REF)}}
+                    responses.setdefault(status, {"description": description, "content": envelope})
     return result
 
 

@@ -166,7 +166,7 @@ def test_decompression_bomb_is_refused(openai_settings, client_a):
     bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 100))
     bomb += chunk(b"IEND", b"")
     response = client_a.post(URL, {"image": SimpleUploadedFile("bomb.png", bomb)}, format="multipart")
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert response.json()["code"] == "image_too_large"
 
 

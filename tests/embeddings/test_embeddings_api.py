@@ -545,7 +545,10 @@ def test_bulk_delete_ignores_other_users_ids(client_a, auth_client, make_user, c
 def test_bulk_delete_rejects_bad_input(client_a, payload):
     response = client_a.post("/api/embeddings/bulk-delete", payload, format="json")
     assert response.status_code == 400
-    assert "ids" in response.json()["errors"]
+    # Item errors are named by their path (`ids.1`), so `errors` is always {field: [messages]}.
+    errors = response.json()["errors"]
+    assert any(key == "ids" or key.startswith("ids.") for key in errors), errors
+    assert all(isinstance(messages, list) and all(isinstance(m, str) for m in messages) for messages in errors.values())
 
 
 def test_bulk_delete_needs_a_token(api):

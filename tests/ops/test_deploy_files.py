@@ -642,7 +642,9 @@ def test_the_image_command_serves_health_metrics_and_json_logs(dockerfile, tmp_p
     """gunicorn as the image starts it (CMD, config/gunicorn.py, production settings, two workers,
     multiprocess metrics): the HEALTHCHECK command passes, counts add up across workers, logs are JSON."""
     port = closed_port()
-    env = runtime_env(dockerfile, tmp_path, PORT=str(port), WEB_CONCURRENCY="2")
+    token = "metrics-token-for-the-image-test"
+    env = runtime_env(dockerfile, tmp_path, PORT=str(port), WEB_CONCURRENCY="2", METRICS_TOKEN=token)
+    env.pop("METRICS_ALLOWED_IPS", None)
     multiproc = Path(env["PROMETHEUS_MULTIPROC_DIR"])
     multiproc.mkdir()
     (multiproc / "counter_999999.db").write_bytes(b"left over from a previous run")
@@ -661,7 +663,9 @@ def test_the_image_command_serves_health_metrics_and_json_logs(dockerfile, tmp_p
         assert _get(port, "/api/auth/me", **proxied)[0] == 401
         assert _get(port, "/api/auth/me", Host="api.example.com")[0] == 301  # plain HTTP: to https
 
-        status, text = _get(port, "/metrics")
+        # Production trusts no address by default, loopback included (a proxy on the host is loopback).
+        assert _get(port, "/metrics")[0] == 403
+        status, text = _get(port, "/metrics", Authorization=f"Bearer {token}")
         assert status == 200
         counted = {
             (sample.labels.get("route"), sample.labels.get("status")): sample.value

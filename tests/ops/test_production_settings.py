@@ -187,3 +187,52 @@ def test_upload_scanning_settings():
         assert "CLAMAV_ADDRESS must be host:port" in result.stderr
     result = run(IMPORT, CLAMAV_WHEN_UNAVAILABLE="maybe")
     assert "CLAMAV_WHEN_UNAVAILABLE must be 'refuse' or 'accept'." in result.stderr
+
+
+_METRICS_PROBE = """
+import json, django
+django.setup()
+from django.test import Client
+from config.observability.metrics import metrics_access_allowed
+from django.conf import settings as s
+client = Client(REMOTE_ADDR="127.0.0.1", HTTP_HOST="api.example.com")
+print(json.dumps({
+    "allowed_ips": s.METRICS_ALLOWED_IPS,
+    "loopback_status": client.get("/metrics").status_code,
+    "loopback_allowed": metrics_access_allowed(remote_addr="127.0.0.1", authorization=None),
+    "token_allowed": metrics_access_allowed(remote_addr="127.0.0.1", authorization="Bearer t0ken-for-prometheus"),
+}))
+"""
+
+
+def _metrics_probe(**env_vars: str) -> dict:
+    env = {key: value for key, value in os.environ.items() if key.startswith("METRICS_")}
+    for key in env:
+        os.environ.pop(key)
+    try:
+        result = run(_METRICS_PROBE, **env_vars)
+    finally:
+        os.environ.update(env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_production_metrics_need_the_token_even_from_loopback():
+    # A reverse proxy on the same host connects from 127.0.0.1: loopback alone must not be enough.
+    found = _metrics_probe(**GOOD, METRICS_TOKEN="t0ken-for-prometheus")
+    assert found["allowed_ips"] == []
+    assert found["loopback_status"] == 403
+    assert found["loopback_allowed"] is False
+    assert found["token_allowed"] is True
+
+
+def test_production_metrics_allow_list_only_when_set_explicitly():
+    found = _metrics_probe(**GOOD, METRICS_ALLOWED_IPS="127.0.0.1")
+    assert found["allowed_ips"] == ["127.0.0.1"]
+    assert found["loopback_allowed"] is True
+
+
+def test_development_metrics_default_to_loopback():
+    found = _metrics_probe()
+    assert found["allowed_ips"] == ["127.0.0.1", "::1"]
+    assert found["loopback_allowed"] is True
