@@ -323,6 +323,9 @@ AI_IMAGE_MAX_SIDE = env.int("AI_IMAGE_MAX_SIDE", default=2048)
 # times; anything else is failed and refunded by the reaper, which runs on beat.
 AI_JOB_STALE_SECONDS = env.int("AI_JOB_STALE_SECONDS", default=30 * 60)
 AI_JOB_MAX_ATTEMPTS = env.int("AI_JOB_MAX_ATTEMPTS", default=3)
+# A queued transcription beats while it runs; one silent this long lost its worker (killed) and
+# is re-queued without waiting for AI_JOB_STALE_SECONDS.
+AI_JOB_HEARTBEAT_STALE_SECONDS = env.float("AI_JOB_HEARTBEAT_STALE_SECONDS", default=120.0)
 AI_REAPER_INTERVAL_SECONDS = env.int("AI_REAPER_INTERVAL_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE["ai-reap-stale-jobs"] = {
     "task": "ai_services.reap_stale_jobs",
@@ -417,6 +420,10 @@ if WORKER_HEARTBEAT_STORE not in {"cache", "file"}:
 WORKER_HEARTBEAT_DIR = Path(env.str("WORKER_HEARTBEAT_DIR", default="") or VAR_DIR / "worker-heartbeats")
 WORKER_HEARTBEAT_INTERVAL = env.float("WORKER_HEARTBEAT_INTERVAL", default=10.0)
 WORKER_HEARTBEAT_STALE_SECONDS = env.int("WORKER_HEARTBEAT_STALE_SECONDS", default=60)
+# Every worker runs these reapers itself in a thread, this often (0 = only beat runs them), so a
+# job whose worker was killed ends completed or failed within minutes even with no beat running.
+WORKER_REAPER_INTERVAL_SECONDS = env.float("WORKER_REAPER_INTERVAL_SECONDS", default=60.0)
+WORKER_REAPER_TASKS = ["video.reap_stale_jobs", "ai_services.reap_stale_jobs"]
 # Celery keeps Django's logging (same format, request ids) instead of installing its own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

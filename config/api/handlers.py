@@ -16,6 +16,7 @@ from rest_framework.views import set_rollback
 
 from config.api.envelope import error_body
 from config.api.exceptions import ApplicationError
+from config.api.outages import outage_error
 
 logger = logging.getLogger("config.api")
 
@@ -41,6 +42,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     elif isinstance(exc, RequestDataTooBig):
         set_rollback()
         return Response(error_body(message="The request body is too large.", code="request_too_large"), status=413)
+    elif (outage := outage_error(exc)) is not None and outage is not exc:
+        request = context.get("request")
+        logger.warning("%s on %s: %s", outage.code, getattr(request, "path", "?"), exc)
+        exc = outage
 
     if isinstance(exc, ApplicationError):
         set_rollback()
