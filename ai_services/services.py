@@ -35,6 +35,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from ai_services import tokens as token_counter
+from ai_services.concurrency import ai_call_slot_take
 from ai_services.models import AIJob, Conversation, Message
 from ai_services.providers import ChatResult, EmbedResult, PreparedImage, Usage, get_provider
 from ai_services.providers.base import AUDIO_FORMATS
@@ -111,10 +112,13 @@ def _job_begin(
     status: str = AIJob.Status.PROCESSING,
 ) -> _Call:
     job_id = uuid.uuid4()
-    reservation = quota_reserve(
-        user=user, service=job_type, units=units, job_type=JOB_RESERVATION_TYPE, job_id=str(job_id)
-    )
-    try:
+    with transaction.atomic():
+        if status == AIJob.Status.PROCESSING:  # a call that runs in this request holds a web thread
+            ai_call_slot_take(user=user)
+        reservation = quota_reserve(
+            user=user, service=job_type, units=units, job_type=JOB_RESERVATION_TYPE, job_id=str(job_id)
+        )
+        # In the same transaction: a job that cannot be created takes its reservation with it.
         job = AIJob.objects.create(
             id=job_id,
             user=user,
@@ -128,9 +132,6 @@ def _job_begin(
             reservation_id=reservation.pk,
             started_at=timezone.now() if status == AIJob.Status.PROCESSING else None,
         )
-    except Exception:
-        reservation_refund(reservation=reservation)
-        raise
     return _Call(job=job, reservation=reservation, started=time.perf_counter())
 
 

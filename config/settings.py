@@ -278,6 +278,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
     else {}
 )
+# Worker children are not recycled by task count: the Whisper model and ffmpeg work would be
+# reloaded for nothing. A child whose memory passed this cap (MB; 0 = none) is replaced after
+# its current task instead, which bounds growth of the AI libraries where it happens.
+_worker_max_memory_mb = env.int("WORKER_MAX_MEMORY_MB", default=2048)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = _worker_max_memory_mb * 1024 if _worker_max_memory_mb > 0 else None
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 
@@ -318,6 +323,12 @@ AI_AUDIO_MAX_BYTES = env.int("AI_AUDIO_MAX_BYTES", default=25 * 1024 * 1024)
 AI_AUDIO_MAX_SECONDS = env.int("AI_AUDIO_MAX_SECONDS", default=10 * 60)
 AI_IMAGE_MAX_BYTES = env.int("AI_IMAGE_MAX_BYTES", default=5 * 1024 * 1024)
 AI_IMAGE_MAX_SIDE = env.int("AI_IMAGE_MAX_SIDE", default=2048)
+# Text-to-speech input cap: 4,000 characters is 4 whole units at the seed's price (1 unit per
+# started 1,000 characters), under OpenAI's 4,096, and bounds how long one call holds a web thread.
+AI_TTS_MAX_CHARS = env.int("AI_TTS_MAX_CHARS", default=4000)
+# AI calls one user may have running in the web processes at once (0 = no bound); more get a 429
+# `ai_concurrency_limited`, so one user cannot occupy every web thread (ai_services/concurrency.py).
+AI_USER_CONCURRENCY = env.int("AI_USER_CONCURRENCY", default=2)
 # A job still "processing" after this long lost whatever ran it (a worker or a web process killed
 # mid-stream). A queued transcription is claimed again or re-queued, at most AI_JOB_MAX_ATTEMPTS
 # times; anything else is failed and refunded by the reaper, which runs on beat.

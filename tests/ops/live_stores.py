@@ -155,8 +155,9 @@ class Backend:
 
 
 @contextmanager
-def backend(tmp_path: Path, **env: str) -> Iterator[Backend]:
-    """gunicorn (one worker) on a free port with the given environment over the test's own."""
+def backend(tmp_path: Path, *, deployed: bool = False, **env: str) -> Iterator[Backend]:
+    """gunicorn (one worker) on a free port with the given environment over the test's own;
+    `deployed`: with the deployment's config/gunicorn.py (worker class, threads, recycling)."""
     port = free_port()
     log = tmp_path / f"gunicorn-{port}.log"
     full_env = {
@@ -169,6 +170,8 @@ def backend(tmp_path: Path, **env: str) -> Iterator[Backend]:
     }
     full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+    if deployed:
+        command += ["--config", "config/gunicorn.py"]
     with log.open("w") as handle:
         proc = subprocess.Popen(
             command, cwd=ROOT, env=full_env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
