@@ -6,9 +6,10 @@ occupy every thread and stall everyone else's light requests; with it, the extra
 429 `ai_concurrency_limited` at once.
 
 The running calls are the user's `processing` AI jobs without a queued upload (those are a
-worker's). The check takes a row lock on the user before counting, in the transaction that then
-creates the job, so concurrent requests of one user are counted one after the other on any
-number of web processes, with no extra store: the same PostgreSQL that holds the jobs. A call
+worker's). The check locks the user's quota account row before counting, in the transaction
+that then reserves quota and creates the job, so concurrent requests of one user are counted one
+after the other on any number of web processes, with no extra store: the database that holds
+the jobs (a Redis semaphore would add a second thing to lose in an outage, and expiry to tune). A call
 whose web process died stops counting once the reaper fails it (AI_JOB_STALE_SECONDS).
 """
 
@@ -17,12 +18,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from ai_services.models import AIJob
 from config.api.exceptions import RateLimited
+from quotas.services import quota_account_lock
 
 
 class ConcurrencyLimited(RateLimited):
@@ -47,7 +48,7 @@ def ai_call_slot_take(*, user) -> None:
         return
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("ai_call_slot_take must run inside the transaction that creates the job")
-    list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+    quota_account_lock(user=user)
     since = timezone.now() - timedelta(seconds=settings.AI_JOB_STALE_SECONDS)
     running = AIJob.objects.filter(
         user_id=user.pk, status=AIJob.Status.PROCESSING, input_file="", started_at__gte=since

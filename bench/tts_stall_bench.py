@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.server import register, request, running_server, server_env  # noqa: E402
+from bench.server import register, request, running_server, server_env
 
 
 def me_latency(port: int, token: str) -> float:
@@ -69,9 +69,14 @@ def main() -> None:
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(f"uptime: {uptime}")
     print(f"TTS calls ({args.chars} chars): " + ", ".join(f"{status} in {secs:.1f} s" for status, secs in finished))
-    print(f"/me idle:            median {statistics.median(idle):7.1f} ms, max {max(idle):7.1f} ms ({len(idle)} probes)")
+    print(
+        f"/me idle:            median {statistics.median(idle):7.1f} ms, max {max(idle):7.1f} ms ({len(idle)} probes)"
+    )
     if busy:
-        print(f"/me during two TTS:  median {statistics.median(busy):7.1f} ms, max {max(busy):7.1f} ms ({len(busy)} probes)")
+        print(
+            f"/me during two TTS:  median {statistics.median(busy):7.1f} ms, "
+            f"max {max(busy):7.1f} ms ({len(busy)} probes)"
+        )
         print(f"ratio (median busy / median idle): {statistics.median(busy) / statistics.median(idle):.1f}")
         print(f"ratio (max busy / median idle):    {max(busy) / statistics.median(idle):.1f}")
     else:
