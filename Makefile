@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mma
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test install install-dev lint format migrate worker beat services bench fuzz clean
+.PHONY: run test install install-dev lint format migrate worker beat services bench fuzz load-bench stall-bench clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -83,6 +83,14 @@ fuzz: install-dev services
 
 bench: install-dev
 	$(PY) bench/auth_bench.py
+
+# 50 clients for 45 s on the production deployment (a throwaway database next to TEST_DATABASE_URL's;
+# the Redis database of TEST_REDIS_URL is flushed).
+load-bench: install-dev services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) bench/load_bench.py
+
+stall-bench: install-dev
+	$(PY) bench/tts_stall_bench.py
 
 clean:
 	rm -rf $(VENV) var staticfiles

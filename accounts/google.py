@@ -7,6 +7,7 @@ Google's `Cache-Control: max-age` allows (or `GOOGLE_CERTS_CACHE_SECONDS`).
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -19,6 +20,9 @@ from django.conf import settings
 from django.core.cache import cache
 
 from config.api.exceptions import AuthenticationFailed, ProviderUnavailable
+from config.api.outages import CACHE_ERRORS
+
+logger = logging.getLogger(__name__)
 
 _CACHE_KEY = "google:certs:v1"
 _MAX_AGE = re.compile(r"max-age=(\d+)")
@@ -43,7 +47,11 @@ class _CertsCachingSession(requests.Session):
     def get(self, url, **kwargs):  # type: ignore[override]
         if url != settings.GOOGLE_CERTS_URL:
             return super().get(url, timeout=self._timeout, **kwargs)
-        cached = cache.get(_CACHE_KEY)
+        try:
+            cached = cache.get(_CACHE_KEY)
+        except CACHE_ERRORS as exc:  # Google's endpoint still answers: sign-in does not need the cache
+            logger.warning("Google certs cache unreachable (%s): fetching the keys", exc)
+            cached = None
         if cached is not None:
             return _CachedResponse(cached)
         response = super().get(url, timeout=self._timeout, **kwargs)
@@ -51,7 +59,10 @@ class _CertsCachingSession(requests.Session):
         payload = response.json()
         match = _MAX_AGE.search(response.headers.get("Cache-Control", ""))
         ttl = int(match.group(1)) if match else settings.GOOGLE_CERTS_CACHE_SECONDS
-        cache.set(_CACHE_KEY, payload, timeout=max(60, min(ttl, 24 * 3600)))
+        try:
+            cache.set(_CACHE_KEY, payload, timeout=max(60, min(ttl, 24 * 3600)))
+        except CACHE_ERRORS as exc:
+            logger.warning("Google certs cache unreachable (%s): keys not kept", exc)
         return _CachedResponse(payload)
 
 

@@ -19,6 +19,7 @@ from accounts import signin_protection
 from accounts.models import DeviceSession, User
 from accounts.tokens import TokenPair, refresh_jtis_blacklist, refresh_token_decode, token_pair_issue
 from config.api.exceptions import AuthenticationFailed, Conflict, InvalidInput
+from config.api.outages import CACHE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,23 @@ def _grace_key(jti: str) -> str:
     return f"auth:refresh-grace:{jti}"
 
 
+def _grace_get(jti: str) -> dict | None:
+    # The grace window is a convenience for retries, not a security check: with the cache down
+    # a retried token is rotated once more (still single-use), so refresh keeps working.
+    try:
+        return cache.get(_grace_key(jti))
+    except CACHE_ERRORS as exc:
+        logger.warning("Refresh grace cache unreachable (%s): rotating without it", exc)
+        return None
+
+
+def _grace_set(jti: str, tokens: TokenPair) -> None:
+    try:
+        cache.set(_grace_key(jti), dict(tokens), timeout=settings.JWT_REFRESH_GRACE_SECONDS)
+    except CACHE_ERRORS as exc:
+        logger.warning("Refresh grace cache unreachable (%s): the pair is not kept for retries", exc)
+
+
 def token_refresh(*, refresh_token: str) -> TokenPair:
     """Rotate a refresh token. A token used twice is theft unless the retry comes within the
     grace window (a mobile app that lost the first response): then it gets the same new pair."""
@@ -133,7 +151,7 @@ def token_refresh(*, refresh_token: str) -> TokenPair:
         in_grace = (
             jti == session.previous_refresh_jti and session.rotated_at is not None and now - session.rotated_at <= grace
         )
-        if in_grace and (issued := cache.get(_grace_key(jti))):
+        if in_grace and (issued := _grace_get(jti)):
             return TokenPair(**issued)
         if jti == session.refresh_jti or in_grace:
             # In the grace window with the issued pair gone from the cache (another process's
@@ -148,7 +166,7 @@ def token_refresh(*, refresh_token: str) -> TokenPair:
                 update_fields=["previous_refresh_jti", "refresh_jti", "rotated_at", "last_used_at", "expires_at"]
             )
             refresh_jtis_blacklist([jti, stale])
-            cache.set(_grace_key(jti), dict(tokens), timeout=settings.JWT_REFRESH_GRACE_SECONDS)
+            _grace_set(jti, tokens)
             return tokens
         revoke_for_reuse = True
         _session_revoke(session, reason="refresh_reused")

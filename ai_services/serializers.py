@@ -69,10 +69,16 @@ SpeechToTextSerializer = type(
 
 
 class TextToSpeechSerializer(serializers.Serializer):
-    text = StrictCharField(max_length=4096)
+    text = StrictCharField()
     voice = StrictCharField(required=False, default="alloy", max_length=32)
     format = serializers.ChoiceField(choices=AUDIO_FORMATS, required=False, default="mp3")
     speed = serializers.FloatField(required=False, default=1.0, min_value=0.25, max_value=4.0)
+
+    def validate_text(self, value: str) -> str:
+        limit = settings.AI_TTS_MAX_CHARS
+        if len(value) > limit:
+            raise serializers.ValidationError(f"Ensure this field has no more than {limit} characters.")
+        return value
 
 
 class AnalyzeImageSerializer(serializers.Serializer):

@@ -30,11 +30,12 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from ai_services import tokens as token_counter
+from ai_services.concurrency import ai_call_slot_take
 from ai_services.models import AIJob, Conversation, Message
 from ai_services.providers import ChatResult, EmbedResult, PreparedImage, Usage, get_provider
 from ai_services.providers.base import AUDIO_FORMATS
@@ -45,9 +46,11 @@ from config.api.exceptions import (
     InvalidInput,
     InvalidUpload,
     ProviderError,
+    QueueUnavailable,
     UnsupportedMediaType,
     UploadTooLarge,
 )
+from config.api.outages import BROKER_ERRORS
 from config.scanning import upload_scan
 from quotas import pricing
 from quotas.models import Reservation
@@ -110,10 +113,13 @@ def _job_begin(
     status: str = AIJob.Status.PROCESSING,
 ) -> _Call:
     job_id = uuid.uuid4()
-    reservation = quota_reserve(
-        user=user, service=job_type, units=units, job_type=JOB_RESERVATION_TYPE, job_id=str(job_id)
-    )
-    try:
+    with transaction.atomic():
+        if status == AIJob.Status.PROCESSING:  # a call that runs in this request holds a web thread
+            ai_call_slot_take(user=user)
+        reservation = quota_reserve(
+            user=user, service=job_type, units=units, job_type=JOB_RESERVATION_TYPE, job_id=str(job_id)
+        )
+        # In the same transaction: a job that cannot be created takes its reservation with it.
         job = AIJob.objects.create(
             id=job_id,
             user=user,
@@ -127,9 +133,6 @@ def _job_begin(
             reservation_id=reservation.pk,
             started_at=timezone.now() if status == AIJob.Status.PROCESSING else None,
         )
-    except Exception:
-        reservation_refund(reservation=reservation)
-        raise
     return _Call(job=job, reservation=reservation, started=time.perf_counter())
 
 
@@ -578,8 +581,6 @@ def speech_transcribe(
 
 
 def _speech_queue(*, user, path: Path, info: AudioInfo, units: int, model: str, summary: dict) -> AIJob:
-    from ai_services.tasks import transcription_job_run
-
     call = _job_begin(
         user=user,
         job_type=AIJob.Type.WHISPER,
@@ -592,8 +593,24 @@ def _speech_queue(*, user, path: Path, info: AudioInfo, units: int, model: str, 
     with _failures_recorded(call), path.open("rb") as handle:
         call.job.input_file.save(f"{call.job.id}.{info.format}", File(handle), save=True)
     job_id = str(call.job.id)
-    transaction.on_commit(lambda: transcription_job_run.delay(job_id))
+    transaction.on_commit(lambda: _transcription_send_or_refuse(job_id=job_id))
     return call.job
+
+
+def _transcription_send_or_refuse(*, job_id: str) -> None:
+    """Queue a stored transcription, or refuse it: a job the broker never received is not
+    reported as queued. It ends failed (`queue_unavailable`), refunded, its upload deleted."""
+    from ai_services.tasks import transcription_job_run
+
+    try:
+        transcription_job_run.delay(job_id)
+    except BROKER_ERRORS as exc:
+        logger.warning("Could not queue transcription %s: %s", job_id, exc)
+        refused = QueueUnavailable(
+            "The job queue is unreachable: the transcription was not queued or charged. Try again shortly."
+        )
+        transcription_job_fail(job_id=job_id, error=refused)
+        raise refused from exc
 
 
 def transcription_job_process(*, job_id: str, keep_on: tuple[type[BaseException], ...] = ()) -> AIJob | None:
@@ -605,9 +622,7 @@ def transcription_job_process(*, job_id: str, keep_on: tuple[type[BaseException]
     # A job left processing by a worker that died is claimable again once it is stale (the broker
     # redelivers the task: acks_late), while it has attempts left: an upload that kills its
     # worker every time must not loop forever.
-    stale = Q(
-        status=AIJob.Status.PROCESSING, started_at__lt=_stale_before(now), attempts__lt=settings.AI_JOB_MAX_ATTEMPTS
-    )
+    stale = _transcription_lost(now) & Q(attempts__lt=settings.AI_JOB_MAX_ATTEMPTS)
     claimed = (
         AIJob.objects.filter(Q(status=AIJob.Status.PENDING) | stale, id=job_id)
         .exclude(input_file="")
@@ -627,7 +642,10 @@ def transcription_job_process(*, job_id: str, keep_on: tuple[type[BaseException]
     try:
         provider = get_provider("transcribe")
         suffix = Path(job.input_file.name).suffix
-        with tempfile.NamedTemporaryFile(prefix="ai-job-", suffix=suffix) as handle:
+        with (
+            _TranscriptionHeartbeat(job_id=job.id, attempts=job.attempts),
+            tempfile.NamedTemporaryFile(prefix="ai-job-", suffix=suffix) as handle,
+        ):
             with job.input_file.open("rb") as source:
                 shutil.copyfileobj(source, handle)
             handle.flush()
@@ -648,6 +666,40 @@ def transcription_job_process(*, job_id: str, keep_on: tuple[type[BaseException]
     job = _job_succeed(call, output=_transcription_output(result, duration=duration), usage={"audio_seconds": duration})
     _pending_file_delete(job)
     return job
+
+
+class _TranscriptionHeartbeat:
+    """Bumps the claimed job's `updated_at` while its transcription runs, so a job whose worker
+    was killed is told from a long one within AI_JOB_HEARTBEAT_STALE_SECONDS, not after the
+    AI_JOB_STALE_SECONDS ceiling. Conditional on the claim (status and attempt): a run that was
+    presumed lost and taken over stops beating."""
+
+    def __init__(self, *, job_id: uuid.UUID, attempts: int) -> None:
+        self.job_id = job_id
+        self.attempts = attempts
+        self.every = max(settings.AI_JOB_HEARTBEAT_STALE_SECONDS / 4, 0.2)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"ai-heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> _TranscriptionHeartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self.stopped.wait(self.every):
+                try:
+                    AIJob.objects.filter(id=self.job_id, status=AIJob.Status.PROCESSING, attempts=self.attempts).update(
+                        updated_at=timezone.now()
+                    )
+                except DatabaseError as exc:  # a missed beat is retried; the claim decides anyway
+                    logger.warning("Heartbeat of AI job %s not written: %s", self.job_id, exc)
+        finally:
+            connections.close_all()
 
 
 def transcription_job_fail(*, job_id: str, error: BaseException) -> None:
@@ -675,6 +727,19 @@ UNFINISHED = (AIJob.Status.PENDING, AIJob.Status.PROCESSING)
 
 def _stale_before(now: datetime) -> datetime:
     return now - timedelta(seconds=settings.AI_JOB_STALE_SECONDS)
+
+
+def _transcription_lost(now: datetime) -> Q:
+    """Queued transcriptions whose worker is gone: no heartbeat for the heartbeat window, or
+    running past the overall ceiling."""
+    return (
+        Q(status=AIJob.Status.PROCESSING)
+        & ~Q(input_file="")
+        & (
+            Q(updated_at__lt=now - timedelta(seconds=settings.AI_JOB_HEARTBEAT_STALE_SECONDS))
+            | Q(started_at__lt=_stale_before(now))
+        )
+    )
 
 
 def ai_job_abandon(*, job_id: uuid.UUID | str, reason: str) -> bool:
@@ -731,24 +796,37 @@ def ai_jobs_reap(*, now: datetime | None = None) -> AIReapReport:
     now = now or timezone.now()
     stale_before = _stale_before(now)
     report = AIReapReport()
-    stale = AIJob.objects.filter(status=AIJob.Status.PROCESSING, started_at__lt=stale_before)
-    for job in stale.only("id", "attempts", "input_file", "started_at"):
+    stale = AIJob.objects.filter(
+        Q(status=AIJob.Status.PROCESSING, input_file="", started_at__lt=stale_before) | _transcription_lost(now)
+    )
+    for job in stale.only("id", "attempts", "input_file", "started_at", "updated_at"):
         if job.input_file and job.attempts < settings.AI_JOB_MAX_ATTEMPTS:
-            # Conditional on the start we saw: a worker that claimed it in the meantime keeps it.
-            requeued = AIJob.objects.filter(id=job.id, status=AIJob.Status.PROCESSING, started_at=job.started_at)
+            # Conditional on the start and heartbeat we saw: a worker that claimed it in the
+            # meantime (or beat) keeps it, and of several reapers only one re-queues it.
+            requeued = AIJob.objects.filter(
+                id=job.id, status=AIJob.Status.PROCESSING, started_at=job.started_at, updated_at=job.updated_at
+            )
             if requeued.update(status=AIJob.Status.PENDING, updated_at=now):
-                transcription_job_run.delay(str(job.id))
+                _transcription_resend(transcription_job_run, job.id)
                 report.requeued.append(str(job.id))
         elif ai_job_abandon(job_id=job.id, reason="The job was interrupted and not charged; please try again."):
             report.failed.append(str(job.id))
     waiting = AIJob.objects.filter(status=AIJob.Status.PENDING, updated_at__lt=stale_before).exclude(input_file="")
-    for job_id in waiting.values_list("id", flat=True):
-        AIJob.objects.filter(id=job_id).update(updated_at=now)
-        transcription_job_run.delay(str(job_id))
-        report.resent.append(str(job_id))
+    for job in waiting.only("id", "updated_at"):
+        if AIJob.objects.filter(id=job.id, updated_at=job.updated_at).update(updated_at=now):
+            _transcription_resend(transcription_job_run, job.id)
+            report.resent.append(str(job.id))
     if report.failed or report.requeued or report.resent:
         logger.warning("AI reaper: failed %s, requeued %s, resent %s", report.failed, report.requeued, report.resent)
     return report
+
+
+def _transcription_resend(task: Any, job_id: uuid.UUID) -> None:
+    # With the broker down the job stays pending and is sent again after the stale window.
+    try:
+        task.delay(str(job_id))
+    except BROKER_ERRORS as exc:
+        logger.warning("Could not re-send transcription %s: %s", job_id, exc)
 
 
 def ai_files_delete_for_user(*, user) -> None:

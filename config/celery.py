@@ -12,5 +12,8 @@ app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# Task start/finish/failure log lines, request ids across the queue, worker heartbeat and metrics.
-from config.observability import celery_signals  # noqa: E402, F401  (connects receivers on import)
+# Receivers connected on import: task start/finish/failure log lines, request ids across the
+# queue, worker heartbeat and metrics; and the job reapers every worker runs (no beat needed to
+# recover a killed worker's job).
+from config import reaper  # noqa: E402, F401
+from config.observability import celery_signals  # noqa: E402, F401

@@ -3,9 +3,21 @@
 Everything comes from the environment so one image fits every host:
 - PORT (8000; GUNICORN_BIND overrides the whole address)
 - WEB_CONCURRENCY: worker processes (2)
-- GUNICORN_THREADS (1)
+- GUNICORN_THREADS (4): threads per worker (gthread)
 - GUNICORN_TIMEOUT (120 s: uploads of large videos stream through a worker)
-- GUNICORN_MAX_REQUESTS (1000: recycles workers to bound the memory growth of the AI libraries; 0 = never)
+- GUNICORN_MAX_REQUESTS (50000; 0 = never) and GUNICORN_MAX_REQUESTS_JITTER (a quarter of it)
+
+Threads: an AI call (text-to-speech, a chat stream, vision) holds its thread for seconds, mostly
+waiting on a provider or in native code that releases the GIL (onnxruntime, ffmpeg). With one
+thread per process, two such calls stalled every light request behind them; with four, light
+requests keep a free thread, and the per-user AI concurrency bound (AI_USER_CONCURRENCY) stops
+one user from taking them all.
+
+Recycling: a restart throws away what each process has warmed up (the embedding model, vector
+matrices of recent searches, database connections) and costs a second of CPU. At 1000 requests
+a busy worker restarted every few seconds, which cost about 15% of search throughput. 50000
+still bounds slow memory growth of the AI libraries (hours apart at full load), and the jitter
+keeps workers from restarting at the same moment.
 """
 
 from __future__ import annotations
@@ -15,12 +27,13 @@ from typing import Any
 
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{int(os.environ.get('PORT', '8000'))}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "1000"))
-max_requests_jitter = max_requests // 10
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "50000"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", str(max_requests // 4)))
 # Heartbeat files on tmpfs: a worker blocked on a slow disk is not mistaken for a hung one.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108  (gunicorn's documented setting)
 

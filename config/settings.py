@@ -346,6 +346,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
     else {}
 )
+# Worker children are not recycled by task count: the Whisper model and ffmpeg work would be
+# reloaded for nothing. A child whose memory passed this cap (MB; 0 = none) is replaced after
+# its current task instead, which bounds growth of the AI libraries where it happens.
+_worker_max_memory_mb = env.int("WORKER_MAX_MEMORY_MB", default=2048)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = _worker_max_memory_mb * 1024 if _worker_max_memory_mb > 0 else None
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 
@@ -390,11 +395,20 @@ AI_IMAGE_MAX_SIDE = env.int("AI_IMAGE_MAX_SIDE", default=2048)
 # 40 MP admits any phone photo (48 MP sensors save 12 MP pictures by default) while a full decode
 # of the largest accepted PNG stays around 160 MB (RGBA). JPEGs are decoded at reduced scale anyway.
 AI_IMAGE_MAX_PIXELS = env.int("AI_IMAGE_MAX_PIXELS", default=40_000_000)
+# Text-to-speech input cap: 4,000 characters is 4 whole units at the seed's price (1 unit per
+# started 1,000 characters), under OpenAI's 4,096, and bounds how long one call holds a web thread.
+AI_TTS_MAX_CHARS = env.int("AI_TTS_MAX_CHARS", default=4000)
+# AI calls one user may have running in the web processes at once (0 = no bound); more get a 429
+# `ai_concurrency_limited`, so one user cannot occupy every web thread (ai_services/concurrency.py).
+AI_USER_CONCURRENCY = env.int("AI_USER_CONCURRENCY", default=2)
 # A job still "processing" after this long lost whatever ran it (a worker or a web process killed
 # mid-stream). A queued transcription is claimed again or re-queued, at most AI_JOB_MAX_ATTEMPTS
 # times; anything else is failed and refunded by the reaper, which runs on beat.
 AI_JOB_STALE_SECONDS = env.int("AI_JOB_STALE_SECONDS", default=30 * 60)
 AI_JOB_MAX_ATTEMPTS = env.int("AI_JOB_MAX_ATTEMPTS", default=3)
+# A queued transcription beats while it runs; one silent this long lost its worker (killed) and
+# is re-queued without waiting for AI_JOB_STALE_SECONDS.
+AI_JOB_HEARTBEAT_STALE_SECONDS = env.float("AI_JOB_HEARTBEAT_STALE_SECONDS", default=120.0)
 AI_REAPER_INTERVAL_SECONDS = env.int("AI_REAPER_INTERVAL_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE["ai-reap-stale-jobs"] = {
     "task": "ai_services.reap_stale_jobs",
@@ -501,6 +515,10 @@ if WORKER_HEARTBEAT_STORE not in {"cache", "file"}:
 WORKER_HEARTBEAT_DIR = Path(env.str("WORKER_HEARTBEAT_DIR", default="") or INSTANCE_DIR / "worker-heartbeats")
 WORKER_HEARTBEAT_INTERVAL = env.float("WORKER_HEARTBEAT_INTERVAL", default=10.0)
 WORKER_HEARTBEAT_STALE_SECONDS = env.int("WORKER_HEARTBEAT_STALE_SECONDS", default=60)
+# Every worker runs these reapers itself in a thread, this often (0 = only beat runs them), so a
+# job whose worker was killed ends completed or failed within minutes even with no beat running.
+WORKER_REAPER_INTERVAL_SECONDS = env.float("WORKER_REAPER_INTERVAL_SECONDS", default=60.0)
+WORKER_REAPER_TASKS = ["video.reap_stale_jobs", "ai_services.reap_stale_jobs"]
 # Celery keeps Django's logging (same format, request ids) instead of installing its own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

@@ -251,6 +251,15 @@ def quota_reserve(*, user, service: Service | str, units: int, job_type: str = "
     return reservation
 
 
+def quota_account_lock(*, user) -> None:
+    """Hold the user's quota account row until the current transaction ends: per-user checks
+    that count rows (e.g. running AI calls) run one at a time across processes. Taken with a
+    write, so SQLite takes its write lock at once (a read-then-write transaction there fails
+    with "database is locked" instead of waiting)."""
+    account = quota_account_get(user=user)
+    QuotaAccount.objects.filter(pk=account.pk).update(updated_at=F("updated_at"))
+
+
 def _exceeded(account: QuotaAccount, units: int) -> QuotaExceeded:
     remaining = max(account.limit - account.used, 0)
     retry_after = max(1, int((account.reset_date - timezone.now()).total_seconds()))

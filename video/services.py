@@ -44,7 +44,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
-from config.api.exceptions import ApplicationError, Conflict, InvalidInput, InvalidUpload
+from config.api.exceptions import ApplicationError, Conflict, InvalidInput, InvalidUpload, QueueUnavailable
 from config.observability.metrics import record_video_job
 from quotas.pricing import Service, units_for_video
 from quotas.services import quota_reserve, reservation_attach, reservation_refund, reservation_settle
@@ -312,7 +312,7 @@ def video_job_create(
                 task_id=uuid.uuid4().hex,
             )
             reservation_attach(reservation=reservation, job_type="video", job_id=str(job.id))
-            transaction.on_commit(lambda: video_job_enqueue(job_id=job.id))
+            transaction.on_commit(lambda: _video_job_send_or_refuse(job_id=job.id))
     except IntegrityError:
         storage_delete_quietly(stored)
         existing = video_job_find_by_idempotency_key(user=user, key=idempotency_key)
@@ -326,20 +326,34 @@ def video_job_create(
     return job, True
 
 
-def video_job_enqueue(*, job_id: uuid.UUID) -> None:
-    """Hand the job to a worker. A broker outage leaves it `uploaded`; the reaper sends it later."""
+def video_job_enqueue(*, job_id: uuid.UUID) -> bool:
+    """Hand the job to a worker; False if the broker could not be reached (the job stays as it
+    was, and the reaper sends it again later)."""
     from video.tasks import process_video_job
 
     job = VideoJob.objects.filter(id=job_id).only("id", "task_id", "status").first()
     if job is None or job.status not in (Status.UPLOADED, Status.QUEUED):
-        return
+        return True
     task_id = job.task_id or uuid.uuid4().hex
     try:
         process_video_job.apply_async(args=[str(job_id)], task_id=task_id)
-    except Exception:  # the broker being down must not fail the request that already stored the job
-        logger.exception("Could not queue video job %s; the reaper will retry", job_id)
-        return
+    except Exception as exc:  # any broker failure: the caller decides between refusing and retrying
+        logger.warning("Could not queue video job %s: %s", job_id, exc)
+        return False
     VideoJob.objects.filter(id=job_id, status=Status.UPLOADED).update(status=Status.QUEUED, task_id=task_id)
+    return True
+
+
+def _video_job_send_or_refuse(*, job_id: uuid.UUID) -> None:
+    """Queue a new upload, or refuse it: a job the broker never received is not reported as
+    queued. The row goes (so a retry with the same Idempotency-Key starts afresh), its
+    reservation is refunded, and the caller deletes the stored file."""
+    if video_job_enqueue(job_id=job_id):
+        return
+    with transaction.atomic():
+        video_job_fail(job_id=job_id, error="The job queue was unreachable.")
+        VideoJob.objects.filter(id=job_id).delete()
+    raise QueueUnavailable("The job queue is unreachable: the video was not kept or charged. Try again shortly.")
 
 
 # --- Processing ----------------------------------------------------------------------------------
@@ -680,14 +694,15 @@ def video_jobs_reap(*, now=None) -> ReapReport:
     waiting = VideoJob.objects.filter(
         Q(status=Status.UPLOADED, updated_at__lt=stale_before) | Q(status=Status.QUEUED, updated_at__lt=queued_before)
     )
-    for job in waiting.only("id", "attempts"):
+    for job in waiting.only("id", "attempts", "updated_at"):
         if job.attempts >= settings.VIDEO_MAX_ATTEMPTS:
             if video_job_fail(job_id=job.id, error=_attempts_message(job.attempts)):
                 report.failed.append(str(job.id))
             continue
-        VideoJob.objects.filter(id=job.id).update(updated_at=now)
-        video_job_enqueue(job_id=job.id)
-        report.resent.append(str(job.id))
+        # Claimed by the touch: of several reapers seeing the same row, one sends it.
+        if VideoJob.objects.filter(id=job.id, updated_at=job.updated_at).update(updated_at=now):
+            video_job_enqueue(job_id=job.id)
+            report.resent.append(str(job.id))
     if report.requeued or report.failed or report.resent:
         logger.warning("Video reaper: requeued %s, failed %s, resent %s", report.requeued, report.failed, report.resent)
     return report

@@ -134,3 +134,31 @@ class ProviderTimeout(ApplicationError):
     status_code = 504
     code = "provider_timeout"
     default_message = "The AI provider did not answer in time."
+
+
+class ServiceUnavailable(ApplicationError):
+    """A store the request cannot do without (database, cache, job queue) is unreachable. Clients
+    retry after `Retry-After`; nothing was charged or half stored."""
+
+    status_code = 503
+    code = "service_unavailable"
+    default_message = "The service is temporarily unavailable. Try again shortly."
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": "5"})
+        super().__init__(message, **kwargs)
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
+    default_message = "The database is temporarily unavailable. Try again shortly."
+
+
+class CacheUnavailable(ServiceUnavailable):
+    code = "cache_unavailable"
+    default_message = "The cache is temporarily unavailable. Try again shortly."
+
+
+class QueueUnavailable(ServiceUnavailable):
+    code = "queue_unavailable"
+    default_message = "The job queue is temporarily unavailable. Try again shortly."

@@ -16,6 +16,7 @@ from rest_framework.views import set_rollback
 
 from config.api.envelope import error_body
 from config.api.exceptions import ApplicationError
+from config.api.outages import outage_error
 
 logger = logging.getLogger("config.api")
 
@@ -46,6 +47,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         # form): the client's fault, answered like Django answers it outside DRF, but in the envelope.
         set_rollback()
         return Response(_suspicious_body(exc), status=400)
+    elif (outage := outage_error(exc)) is not None and outage is not exc:
+        request = context.get("request")
+        logger.warning("%s on %s: %s", outage.code, getattr(request, "path", "?"), exc)
+        exc = outage
 
     if isinstance(exc, ApplicationError):
         set_rollback()

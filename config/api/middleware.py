@@ -8,6 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from config.api.envelope import error_body
+from config.api.outages import outage_error
 
 logger = logging.getLogger("config.api")
 
@@ -21,6 +22,7 @@ _CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
     500: "server_error",
+    503: "service_unavailable",
 }
 
 
@@ -44,6 +46,12 @@ class ApiErrorMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not request.path.startswith("/api/"):
             return None
+        if (outage := outage_error(exception)) is not None:
+            logger.warning("%s on %s: %s", outage.code, request.path, exception)
+            response = JsonResponse(error_body(message=outage.message, code=outage.code), status=outage.status_code)
+            for header, value in outage.headers.items():
+                response[header] = value
+            return response
         logger.exception("Unhandled error on %s %s", request.method, request.path)
         extra = {"error": f"{type(exception).__name__}: {exception}"} if settings.DEBUG else None
         return JsonResponse(error_body(message="Internal server error.", code="server_error", extra=extra), status=500)

@@ -53,6 +53,9 @@ class FakeOpenAIState:
     transcript: str = "the quick brown fox jumps over the lazy dog"
     stream_delay: float = 0.0
     timeout_sleep: float = 3.0
+    # When set, speech requests wait for it (at most a minute) before answering: a test holds
+    # calls open for as long as it needs, with no sleeps.
+    speech_gate: threading.Event | None = None
     embedding_dimensions: int = 8
     script: deque = field(default_factory=deque)
     requests: list[Recorded] = field(default_factory=list)
@@ -330,6 +333,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self._json(200, {"text": text})
 
     def _speech(self, body: dict) -> None:
+        gate = self.server_fake.state.speech_gate
+        if gate is not None:
+            gate.wait(timeout=60)
         fmt = body.get("response_format", "mp3")
         if fmt == "wav":
             return self._send(200, _wav_bytes(), "audio/wav")

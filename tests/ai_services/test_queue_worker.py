@@ -82,3 +82,38 @@ def test_a_job_whose_worker_died_is_requeued_by_the_beat_reaper(worker, local_se
     assert done.status == "completed", f"{done.error}\n{worker.log()[-3000:]}"
     assert done.attempts == 2
     assert wer(SENTENCE, done.output["text"]) <= MAX_WER, done.output["text"]
+
+
+def test_a_transcription_whose_worker_is_killed_is_finished_by_the_next_worker_with_no_beat(
+    worker, local_settings, client_a, spoken
+):
+    """SIGKILL mid-transcription, no beat: the next worker's reaper thread sees the heartbeat
+    stop, re-queues the job, and it is transcribed and charged once."""
+    from ai_services.providers.local import piper_tts
+    from quotas.models import UsageEntry
+
+    # A dozen sentences: long enough for the worker to be killed mid-run.
+    samples, rate = piper_tts.synthesize(" ".join([SENTENCE] * 12))
+    long_speech = piper_tts.encode_audio(samples, rate, "wav")
+    job = queue(client_a, long_speech)
+    wait_for(
+        lambda: AIJob.objects.filter(id=job.id, status="processing").exists(),
+        timeout=60,
+        what="the worker to claim the transcription",
+    )
+    worker.kill()
+    assert AIJob.objects.get(id=job.id).status == "processing"
+
+    worker.start(AI_JOB_HEARTBEAT_STALE_SECONDS="3", WORKER_REAPER_INTERVAL_SECONDS="1")
+    try:
+        done = finished(job.id)
+
+        assert done.status == "completed", f"{done.error}\n{worker.log()[-3000:]}"
+        assert done.attempts == 2
+        assert wer(" ".join([SENTENCE] * 12), done.output["text"]) <= MAX_WER, done.output["text"]
+        assert Reservation.objects.get(pk=done.reservation_id).status == "settled"
+        charges = UsageEntry.objects.filter(job_id=str(done.id), kind="charge")
+        assert charges.count() == 1
+        assert not done.input_file
+    finally:
+        worker.stop()

@@ -611,7 +611,11 @@ def test_gunicorn_config_checks_and_reads_the_environment(dockerfile, tmp_path):
     assert values["bind"] == "['0.0.0.0:8123']"
     assert values["accesslog"] == "None"
     assert values["errorlog"] == "-"
-    assert values["max_requests"] == "1000"
+    # Threads so long AI calls don't stall light requests; recycling rare and spread out.
+    assert values["worker_class"] == "gthread"
+    assert values["threads"] == "4"
+    assert values["max_requests"] == "50000"
+    assert values["max_requests_jitter"] == "12500"
 
 
 def _wait_healthy(env: dict[str, str], proc: subprocess.Popen, log: Path) -> None:

@@ -385,18 +385,23 @@ def test_unsafe_file_names_are_cleaned(client_a, clips, tmp_path, user):
     assert job.video_path == f"videos/{user.pk}/{job.id}/my_clip_final.mp4"
 
 
-def test_a_broker_outage_at_upload_leaves_the_job_for_the_reaper(
-    client_a, clips, settings, django_capture_on_commit_callbacks
-):
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_outage_at_upload_refuses_the_upload_uncharged(client_a, clips, user, settings, tmp_path):
+    """Committed for real (no test transaction), so the task is sent when the upload commits."""
+    from quotas.models import UsageEntry
     from tests.celery_worker import _point_app_at
 
+    settings.MEDIA_ROOT = tmp_path
     previous = _point_app_at("redis://127.0.0.1:1/0")  # nothing listens there
     try:
-        with django_capture_on_commit_callbacks(execute=True):
-            response = upload(client_a, clips["short"])
+        response = upload(client_a, clips["short"], headers={"Idempotency-Key": "outage-1"})
     finally:
         _point_app_at(previous)
 
-    assert response.status_code == 202
-    job = VideoJob.objects.get()
-    assert job.status == "uploaded"  # not queued: the reaper sends it once the broker is back
+    assert response.status_code == 503, response.content
+    assert response.json()["code"] == "queue_unavailable"
+    assert not VideoJob.objects.exists()
+    assert media_files(tmp_path) == []
+    assert QuotaAccount.objects.get(user=user).used == 0
+    assert sum(UsageEntry.objects.filter(user=user).values_list("units", flat=True)) == 0
+    assert Reservation.objects.get(user=user).status == "refunded"

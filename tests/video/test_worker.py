@@ -182,3 +182,28 @@ def test_a_job_whose_worker_is_killed_fails_cleanly_when_out_of_attempts(worker,
         assert job.frames.count() == 0
     finally:
         worker.stop()
+
+
+def test_a_killed_workers_job_is_finished_by_the_next_worker_with_no_beat(worker, client_a, clips, user):
+    """No beat and no redelivery (the broker keeps the unacknowledged message for its hour-long
+    visibility timeout): the next worker's own reaper thread notices the stale heartbeat."""
+    from quotas.models import UsageEntry
+
+    job_id = _kill_mid_job(worker, client_a, clips)
+
+    worker.start(VIDEO_HEARTBEAT_STALE_SECONDS="3", WORKER_REAPER_INTERVAL_SECONDS="1")
+    try:
+        job = wait_terminal(job_id, timeout=120)
+
+        assert job.status == "completed", f"{job.error}\n{worker.log()}"
+        assert job.attempts == 2
+        frames = list(job.frames.order_by("index"))
+        assert [f.index for f in frames] == list(range(300))
+        assert len({Path(f.path).parent for f in frames}) == 1
+        expected = sorted([job.video_path, job.thumbnail_path, *(f.path for f in frames)])
+        assert job_files(worker.media_root, job) == expected
+        charges = UsageEntry.objects.filter(job_id=str(job.id), kind="charge")
+        assert [entry.units for entry in charges] == [5]
+        assert used_units(user) == 5
+    finally:
+        worker.stop()
