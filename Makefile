@@ -69,7 +69,6 @@ test: install-dev services
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 	@bash .ci/test-packages.sh
-	@bash .ci/clamav.sh
 	@echo "== Suite on PostgreSQL + Redis =="
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -q -p no:cacheprovider
 	@echo "== Suite on the embedded default (SQLite, no Redis) =="

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the suite runs against when they are missing:
-#   chromium  the browser tests (tests/ops/test_browser.py);
-#   ffmpeg    the system ffmpeg, which the media tests run against besides the pinned one.
-# Without root or apt-get it only prints a note: the browser tests then skip themselves with a clear
-# reason, and the media tests run on the pinned ffmpeg alone.
+#   chromium       the browser tests (tests/ops/test_browser.py);
+#   ffmpeg         the system ffmpeg, which the media tests run against besides the pinned one;
+#   clamav-daemon  the clamd the upload-scanning tests start with signatures they write themselves
+#                  (tests/clamav.py): nothing here downloads signatures, freshclam stays off.
+# Without root or apt-get it only prints a note: the browser and scanning tests then skip themselves
+# with a clear reason, and the media tests run on the pinned ffmpeg alone.
 set -euo pipefail
 
 missing=()
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
 [[ -x /usr/bin/ffmpeg ]] || missing+=(ffmpeg)
+command -v clamd >/dev/null 2>&1 || [[ -x /usr/sbin/clamd ]] || missing+=(clamav-daemon)
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0
 fi
@@ -21,3 +24,7 @@ echo "Installing ${missing[*]} for the tests..."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq "${missing[@]}" >/dev/null
+# clamav-daemon's own services would start freshclam (a download) and a clamd without signatures.
+for unit in clamav-freshclam clamav-daemon; do
+    if command -v systemctl >/dev/null 2>&1; then systemctl disable --now "$unit" >/dev/null 2>&1 || true; fi
+done

@@ -1,5 +1,5 @@
 """A real clamd (Debian's clamav-daemon) for the upload-scanning tests, with a signature database
-written here: no freshclam, no download. Installed by .ci/clamav.sh, which `make test` runs.
+written here: no freshclam, no download. Installed by .ci/test-packages.sh, which `make test` runs.
 
 The database holds two body signatures (.ndb): the EICAR test string, and a test-only pattern
 that can be embedded in otherwise valid images, audio and video."""
@@ -68,7 +68,7 @@ def _answers_ping(socket: Path) -> bool:
 @pytest.fixture(scope="session")
 def clamd_server(tmp_path_factory) -> Iterator[Clamd]:
     if not Path(CLAMD).exists():
-        pytest.skip("clamd is not installed (run .ci/clamav.sh)")
+        pytest.skip("clamd is not installed (run .ci/test-packages.sh)")
     folder = tmp_path_factory.mktemp("clamd")
     config = _write_config(folder)
     socket = folder / "clamd.sock"

@@ -145,3 +145,22 @@ def eager(settings) -> Iterator[None]:
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def local_settings(settings):
+    """Every AI modality on the local (offline) engines, whatever the environment configures."""
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_BASE_URL = ""
+    settings.AI_PROVIDER = "local"
+    settings.AI_PROVIDERS = dict.fromkeys(("chat", "transcribe", "speak", "vision", "embed"), "local")
+    return settings
+
+
+@pytest.fixture
+def upload_tmp(settings, tmp_path):
+    """Uploads stream into this folder, so a test can see that none is left behind."""
+    folder = tmp_path / "upload-tmp"
+    folder.mkdir()
+    settings.FILE_UPLOAD_TEMP_DIR = str(folder)
+    return folder

@@ -45,15 +45,6 @@ def openai_settings(settings, fake_openai):
 
 
 @pytest.fixture
-def local_settings(settings):
-    settings.OPENAI_API_KEY = ""
-    settings.OPENAI_BASE_URL = ""
-    settings.AI_PROVIDER = "local"
-    settings.AI_PROVIDERS = dict.fromkeys(("chat", "transcribe", "speak", "vision", "embed"), "local")
-    return settings
-
-
-@pytest.fixture
 def celery_eager(eager):
     """Eager tasks whose exceptions reach the caller."""
     from config.celery import app

@@ -58,14 +58,6 @@ def multipart(field: str, filename: str, content: bytes, *, extra: dict[str, str
 
 
 @pytest.fixture
-def upload_tmp(settings, tmp_path) -> Path:
-    folder = tmp_path / "upload-tmp"
-    folder.mkdir()
-    settings.FILE_UPLOAD_TEMP_DIR = str(folder)
-    return folder
-
-
-@pytest.fixture
 def local_engines(settings):
     settings.OPENAI_API_KEY = ""
     settings.AI_PROVIDER = "local"

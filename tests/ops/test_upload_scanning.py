@@ -53,23 +53,6 @@ def clip(tmp_path_factory) -> Path:
     return make_clip(tmp_path_factory.mktemp("scan-clips") / "clip.mp4", seconds=1.0)
 
 
-@pytest.fixture
-def local_ai(settings):
-    settings.OPENAI_API_KEY = ""
-    settings.OPENAI_BASE_URL = ""
-    settings.AI_PROVIDER = "local"
-    settings.AI_PROVIDERS = dict.fromkeys(("chat", "transcribe", "speak", "vision", "embed"), "local")
-    return settings
-
-
-@pytest.fixture
-def upload_tmp(settings, tmp_path) -> Path:
-    folder = tmp_path / "upload-tmp"
-    folder.mkdir()
-    settings.FILE_UPLOAD_TEMP_DIR = str(folder)
-    return folder
-
-
 def stored_files(settings) -> list[Path]:
     root = Path(settings.MEDIA_ROOT)
     return [path for path in root.rglob("*") if path.is_file()] if root.exists() else []
@@ -150,13 +133,13 @@ def test_eicar_is_refused_before_the_format_check(clamav, client_a, user):
     assert_infected(response, "avatar", EICAR_SIGNATURE)
 
 
-def test_clean_image_is_analyzed(clamav, local_ai, client_a, user):
+def test_clean_image_is_analyzed(clamav, local_settings, client_a, user):
     upload = SimpleUploadedFile("picture.png", png(), content_type="image/png")
     response = client_a.post("/api/ai/analyze-image", {"image": upload}, format="multipart")
     assert response.status_code == 200, response.content
 
 
-def test_infected_image_is_refused_without_a_job_or_a_charge(clamav, local_ai, client_a, user):
+def test_infected_image_is_refused_without_a_job_or_a_charge(clamav, local_settings, client_a, user):
     before = scans("image", "infected")
     upload = SimpleUploadedFile("picture.png", infected_png(), content_type="image/png")
     response = client_a.post("/api/ai/analyze-image", {"image": upload}, format="multipart")
@@ -166,7 +149,7 @@ def test_infected_image_is_refused_without_a_job_or_a_charge(clamav, local_ai, c
     assert scans("image", "infected") == before + 1
 
 
-def test_clean_audio_is_queued(clamav, local_ai, client_a, user, settings):
+def test_clean_audio_is_queued(clamav, local_settings, client_a, user, settings):
     upload = SimpleUploadedFile("tone.wav", wav_bytes(1.0), content_type="audio/wav")
     response = client_a.post("/api/ai/speech-to-text", {"audio": upload, "async": "true"}, format="multipart")
     assert response.status_code == 202, response.content
@@ -174,7 +157,7 @@ def test_clean_audio_is_queued(clamav, local_ai, client_a, user, settings):
     assert len(stored_files(settings)) == 1  # the queued upload
 
 
-def test_infected_audio_is_refused_and_not_stored(clamav, local_ai, client_a, user, settings):
+def test_infected_audio_is_refused_and_not_stored(clamav, local_settings, client_a, user, settings):
     upload = SimpleUploadedFile("tone.wav", wav_bytes(1.0) + TEST_PATTERN, content_type="audio/wav")
     response = client_a.post("/api/ai/speech-to-text", {"audio": upload, "async": "true"}, format="multipart")
     assert_infected(response, "audio", PATTERN_SIGNATURE)

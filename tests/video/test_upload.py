@@ -15,15 +15,6 @@ from video.models import VideoJob
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def upload_tmp(settings, tmp_path) -> Path:
-    """Uploads stream into this folder, so a test can see that none is left behind."""
-    folder = tmp_path / "upload-tmp"
-    folder.mkdir()
-    settings.FILE_UPLOAD_TEMP_DIR = str(folder)
-    return folder
-
-
 def used_units(user) -> int:
     account = QuotaAccount.objects.filter(user=user).first()
     return account.used if account else 0
