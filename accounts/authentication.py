@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -9,9 +10,11 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import DeviceSession
+from accounts.selectors import device_session_get_active
 
 
 class SessionJWTAuthentication(JWTAuthentication):
@@ -40,16 +43,12 @@ class SessionJWTAuthentication(JWTAuthentication):
             raise exceptions.AuthenticationFailed("The access token is invalid.", code="token_invalid") from None
 
     def get_user(self, validated_token: AccessToken):
-        session_id = validated_token.get("sid")
-        if not session_id:
-            raise exceptions.AuthenticationFailed("The access token is invalid.", code="token_invalid")
-        session = (
-            # The quota account rides along in the same query: every authenticated response
-            # carries X-Quota-* headers, so it would otherwise cost a second query per request.
-            DeviceSession.objects.select_related("user", "user__quota_account")
-            .filter(id=session_id, user_id=validated_token.get("user_id"), revoked_at__isnull=True)
-            .first()
-        )
+        try:
+            session_id = uuid.UUID(validated_token["sid"])
+            user_id = int(validated_token[api_settings.USER_ID_CLAIM])
+        except (KeyError, TypeError, ValueError):
+            raise exceptions.AuthenticationFailed("The access token is invalid.", code="token_invalid") from None
+        session = device_session_get_active(session_id=session_id, user_id=user_id)
         if session is None:
             raise exceptions.AuthenticationFailed("This session has been signed out.", code="session_revoked")
         user = session.user
