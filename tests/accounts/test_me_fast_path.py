@@ -62,7 +62,8 @@ def test_me_is_one_query_and_sends_the_quota_headers(user, api):
         me = api.get("/api/auth/me")
     assert me.status_code == 200
     assert len(queries) == 1
-    assert me["X-Quota-Limit"] == "100" and me["X-Quota-Used"] == "0"
+    assert me["X-Quota-Limit"] == "100"
+    assert me["X-Quota-Used"] == "0"
     assert me.json()["data"]["email"] == user.email
 
 
