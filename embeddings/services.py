@@ -90,12 +90,12 @@ def embedding_model_get(*, model: str | None = None) -> EmbeddingModel:
     return EmbeddingModel(provider, name, cl100k.count_tokens_batch, OPENAI_EMBED_MAX_TOKENS)
 
 
-def _embed(*, user, model: EmbeddingModel, texts: Sequence[str]) -> tuple[EmbedResult, int]:
+def _embed(*, user, model: EmbeddingModel, texts: Sequence[str], reuse_query: bool = False) -> tuple[EmbedResult, int]:
     """Embed `texts` through the AI services' embedding job, which reserves the quota, records the
     job, settles to the provider's token count and refunds on failure. The provider batches (32
     texts per forward pass locally, 2,048 per request to OpenAI). Returns the result with its rows
     normalized, and the units charged."""
-    result, job = embedding_run(user=user, texts=list(texts), model=model.name)
+    result, job = embedding_run(user=user, texts=list(texts), model=model.name, reuse_query=reuse_query)
     vectors = np.asarray(result.vectors, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] != len(texts) or vectors.shape[1] < 1:
         raise ProviderError("The AI provider returned embeddings of the wrong shape.")
@@ -464,7 +464,7 @@ def embedding_search(
             f"The query is longer than the {window} tokens {embedding_model.name} reads.",
             errors={"query": [f"At most {window} tokens."]},
         )
-    result, units = _embed(user=user, model=embedding_model, texts=[query])
+    result, units = _embed(user=user, model=embedding_model, texts=[query], reuse_query=True)
     embedded = time.perf_counter()
     hits = embedding_search_vectors(
         user=user,
