@@ -48,7 +48,7 @@ from config.api.exceptions import InvalidInput, ProviderError
 from embeddings import pgvector
 from embeddings.chunking import Chunk, TokenCounter, text_chunk, text_token_count
 from embeddings.models import Embedding, VectorSpace
-from embeddings.selectors import space_version_get
+from embeddings.selectors import embedding_rows_by_id, space_version_get
 from embeddings.vector_index import VectorCache, VectorIndex, normalize, stack_bytes, to_bytes
 
 logger = logging.getLogger(__name__)
@@ -431,7 +431,7 @@ def embedding_search_vectors(
     # give the order, and the model's default ordering would only add a sort.
     rows = {
         row["id"]: row
-        for row in Embedding.objects.filter(id__in=wanted).order_by().values("user_id", *HIT_FIELDS)
+        for row in embedding_rows_by_id(ids=sorted(wanted), fields=("user_id", *HIT_FIELDS))
         if row.pop("user_id") == user.pk
     }
     return [
