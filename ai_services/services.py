@@ -39,6 +39,7 @@ from ai_services.concurrency import ai_call_slot_take
 from ai_services.models import AIJob, Conversation, Message
 from ai_services.providers import ChatResult, EmbedResult, PreparedImage, Usage, get_provider
 from ai_services.providers.base import AUDIO_FORMATS
+from ai_services.query_embeddings import query_embedding_get, query_embedding_put
 from ai_services.selectors import conversation_get
 from config.api.casing import camelize
 from config.api.exceptions import (
@@ -1045,11 +1046,15 @@ def image_analyze(*, user, upload: UploadedFile, prompt: str | None, detail: str
 # --- Embeddings ------------------------------------------------------------------------------
 
 
-def embedding_run(*, user, texts: Sequence[str], model: str | None = None) -> tuple[EmbedResult, AIJob]:
+def embedding_run(
+    *, user, texts: Sequence[str], model: str | None = None, reuse_query: bool = False
+) -> tuple[EmbedResult, AIJob]:
     """Embed `texts` for `user`: quota by started 1,000 tokens, recorded as an embedding job.
 
     The reservation uses an offline count (cl100k, exact for OpenAI's embedding models) and is
-    settled to the tokens the provider reports."""
+    settled to the tokens the provider reports. With `reuse_query` (a search's single query
+    text), a recent embedding of the same text by the same provider and model is reused instead
+    of calling the provider again; it is charged and recorded like any other."""
     if isinstance(texts, str):
         raise TypeError("embedding_run() takes a list of strings")
     provider = get_provider("embed")
@@ -1064,10 +1069,18 @@ def embedding_run(*, user, texts: Sequence[str], model: str | None = None) -> tu
         summary={"texts": len(texts), "characters": sum(len(text) for text in texts), "estimated_tokens": estimate},
     )
     with _failures_recorded(call):
-        result = provider.embed(list(texts), model=resolved)
+        cached = None
+        if reuse_query and len(texts) == 1:
+            cached = query_embedding_get(provider=provider.name, model=resolved, text=texts[0])
+        if cached is not None:
+            result = cached
+        else:
+            result = provider.embed(list(texts), model=resolved)
+            if reuse_query and len(texts) == 1:
+                query_embedding_put(provider=provider.name, model=resolved, text=texts[0], result=result)
         job = _job_succeed(
             call,
-            output={"vectors": len(texts), "dimensions": result.dimensions},
+            output={"vectors": len(texts), "dimensions": result.dimensions, "reused": cached is not None},
             tokens=result.tokens,
             units=pricing.units_for_embedding(tokens=result.tokens or estimate),
             model=result.model,

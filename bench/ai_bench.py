@@ -1,6 +1,7 @@
 """AI services benchmark: what our layer costs over the engines and the SDK it wraps.
 
     .venv/bin/python bench/ai_bench.py [--rounds 3] [--chat-requests 200] [--out bench/ai_numbers.md]
+    .venv/bin/python bench/ai_bench.py --only chat    # prints `chat overhead ms: X`
 
 Prints (and writes as Markdown to --out):
 - local embeddings, sentences/s, batch (256 sentences per call) and single (one per call), through
@@ -236,8 +237,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chat-requests", type=int, default=200)
     parser.add_argument("--out", default="", help="also write the table to this file")
+    parser.add_argument("--only", choices=["all", "chat"], default="all", help="chat: only the chat overhead")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.bench_settings")
+
+    if args.only == "chat":
+        chat = bench_chat(args.rounds, args.chat_requests)
+        print(
+            f"POST /api/ai/chat ({chat['database']}): {chat['endpoint_ms']:.2f} ms; direct SDK call: "
+            f"{chat['direct_ms']:.2f} ms; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        )
+        print(f"chat overhead ms: {chat['endpoint_ms'] - chat['direct_ms']:.2f}")
+        return
 
     load_before = os.getloadavg()[0]
     embed = bench_embeddings(args.rounds)
@@ -274,6 +285,7 @@ def main() -> None:
     ]
     text = "\n".join(lines) + "\n"
     print(text)
+    print(f"chat overhead ms: {chat['endpoint_ms'] - chat['direct_ms']:.2f}")
     if args.out:
         Path(args.out).write_text(text)
 

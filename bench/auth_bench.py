@@ -1,15 +1,19 @@
-"""Requests/s of `GET /api/auth/me` against a bare DRF view, on the same gunicorn setup.
+"""Requests/s of `GET /api/auth/me` against the stock stack's `/me` and a bare DRF view, on one gunicorn.
 
     .venv/bin/python bench/auth_bench.py [--workers 2] [--seconds 5] [--clients 8]
 
-Both endpoints are served by one gunicorn (sync workers) in the same run; each is loaded by the
-same client for the same time, and the ratio is printed. The database is a fresh SQLite file unless
+All three endpoints are served by one gunicorn (sync workers) in the same run; each is loaded by
+the same client for the same time, and the ratios are printed. The stock reference is what a
+conventional project runs (simplejwt's stock `JWTAuthentication`, a ModelSerializer of the user,
+DRF's JSON renderer; see bench/bench_urls.py); ours also checks the device session and sends the
+quota headers. The database is a fresh SQLite file unless
 `DATABASE_URL` is set (e.g. to PostgreSQL).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import threading
@@ -61,16 +65,21 @@ def main() -> None:
 
         # Warm both paths (imports, connections) before measuring.
         load(port, "/bench/bare", None, 1.0, args.clients)
+        load(port, "/bench/stock-me", token, 1.0, args.clients)
         load(port, "/api/auth/me", token, 1.0, args.clients)
-        bare_runs, me_runs = [], []
-        for _ in range(args.rounds):  # interleaved, so drift on a noisy machine hits both
+        bare_runs, stock_runs, me_runs = [], [], []
+        for _ in range(args.rounds):  # interleaved, so drift on a noisy machine hits all three
             bare_runs.append(load(port, "/bench/bare", None, args.seconds, args.clients)[0])
+            stock_runs.append(load(port, "/bench/stock-me", token, args.seconds, args.clients)[0])
             me_runs.append(load(port, "/api/auth/me", token, args.seconds, args.clients)[0])
-    bare, me = sorted(bare_runs)[len(bare_runs) // 2], sorted(me_runs)[len(me_runs) // 2]
+    bare, stock, me = (sorted(runs)[len(runs) // 2] for runs in (bare_runs, stock_runs, me_runs))
     print(f"gunicorn sync workers: {args.workers}, clients: {args.clients}, database: {database_engine(env)}")
     print(f"bare DRF view (no auth):    {bare:8.0f} req/s")
+    print(f"stock /me (simplejwt+ModelSerializer): {stock:8.0f} req/s")
     print(f"GET /api/auth/me:           {me:8.0f} req/s")
-    print(f"ratio me/bare:              {me / bare:8.2f}  (1.00 = authentication costs nothing)")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"ratio me/stock: {me / stock:.2f}")
+    print(f"ratio me/bare: {me / bare:.2f}")
 
 
 if __name__ == "__main__":

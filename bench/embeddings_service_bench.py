@@ -151,7 +151,11 @@ def bench_size(user, n: int, centers: np.ndarray, args: argparse.Namespace, summ
         "flat numpy": lambda r: flat_numpy(matrix, queries[r % 200]),
         "floor X@ones": lambda r: matrix @ ones,
     }
-    report("single query", interleaved(single, reps), summary, n)
+    single_times = interleaved(single, reps)
+    report("single query", single_times, summary, n)
+    label = f"{n // 1000}k" if n < 1_000_000 else f"{n // 1_000_000}m"
+    ratio = med(single_times["service"]) / med(single_times["floor X@ones"])
+    print(f"ratio search/floor {label}: {ratio:.2f}")
     batches = [queries[i * BATCH : (i + 1) * BATCH] for i in range(4)]
     batch = {
         "service": lambda r: service(batches[r % 4]),
@@ -186,26 +190,48 @@ def bench_size(user, n: int, centers: np.ndarray, args: argparse.Namespace, summ
 
 
 def bench_full_request(user, args: argparse.Namespace, summary: list[str]) -> None:
-    """`embedding_search` as the endpoint calls it, on whatever the last size left in the database."""
+    """`embedding_search` as the endpoint calls it, on whatever the last size left in the database,
+    with the query-embedding cache on and off, over queries that repeat as searches do."""
+    from django.conf import settings
+
+    from ai_services.query_embeddings import query_embeddings_clear, query_embeddings_stats
     from embeddings import services
     from quotas.selectors import quota_account_get
     from quotas.services import quota_limit_set
 
     quota_limit_set(account=quota_account_get(user=user), limit=10**9)
-    times = interleaved(
-        {
-            "embedding_search": lambda r: services.embedding_search(
-                user=user, query=f"what is the weather like on day {r}", limit=K, threshold=args.threshold
-            )
-        },
-        20,
-    )
-    outcome = services.embedding_search(user=user, query="the weather", limit=K, threshold=args.threshold)
+    # A Zipf-like draw (weight 1/rank) over 200 distinct queries: a few popular searches and a long
+    # tail, the shape search logs have. The same sequence is run with the cache on and off.
+    distinct = [f"what is the weather like on day {i}" for i in range(200)]
+    weights = 1 / np.arange(1, len(distinct) + 1)
+    draws = np.random.default_rng(7).choice(len(distinct), size=args.search_reps + 1, p=weights / weights.sum())
+    repeats = 1 - len(set(draws.tolist())) / len(draws)
+    size = settings.EMBEDDINGS_QUERY_CACHE_SIZE
+    query_embeddings_clear()
+
+    def search(r: int, cached: bool) -> None:
+        settings.EMBEDDINGS_QUERY_CACHE_SIZE = size if cached else 0
+        services.embedding_search(user=user, query=distinct[draws[r]], limit=K, threshold=args.threshold)
+
+    try:
+        times = interleaved(
+            {"cache off": lambda r: search(r, False), "cache on": lambda r: search(r, True)}, args.search_reps
+        )
+    finally:
+        settings.EMBEDDINGS_QUERY_CACHE_SIZE = size
+    stats = query_embeddings_stats()
+    outcome = services.embedding_search(user=user, query="the weather", limit=K, threshold=-1)
+    print("## whole search service (MiniLM query embedding, quota, AI job, search)")
     print(
-        f"## whole search service (MiniLM query embedding, quota, AI job, search): {fmt_ms(times['embedding_search'])}"
+        f"   {args.search_reps} searches, {repeats:.0%} of them repeats; "
+        f"cache hits {stats['hits']}, misses {stats['misses']}"
     )
-    print(f"   last call: {outcome.timings}")
-    summary.append(f"| last size | embedding_search | {med(times['embedding_search']):.2f} | | | | | |")
+    print(f"   cache off: {fmt_ms(times['cache off'])}")
+    print(f"   cache on:  {fmt_ms(times['cache on'])}")
+    print(f"   one uncached search: {outcome.timings} (embed_ms is the query's embedding)")
+    print(f"ratio search cached/uncached: {med(times['cache on']) / med(times['cache off']):.2f}")
+    summary.append(f"| last size | embedding_search, cache off | {med(times['cache off']):.2f} | | | | | |")
+    summary.append(f"| last size | embedding_search, cache on | {med(times['cache on']):.2f} | | | | | |")
 
 
 def bench_load(user, n: int, centers: np.ndarray, summary: list[str]) -> None:
@@ -245,6 +271,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10k,100k,1m")
     parser.add_argument("--load-size", type=parse_size, default=100_000)
     parser.add_argument("--reps", type=int, default=60)
+    parser.add_argument("--search-reps", type=int, default=200, help="whole searches, cache on and off")
     parser.add_argument("--threshold", type=float, default=-1.0, help="-1: every row competes for the top k")
     args = parser.parse_args()
     shutil.rmtree(DATA, ignore_errors=True)

@@ -431,6 +431,9 @@ EMBEDDINGS_CHUNK_OVERLAP_DEFAULT = env.int("EMBEDDINGS_CHUNK_OVERLAP_DEFAULT", d
 EMBEDDINGS_CACHE_DIR = env.str("EMBEDDINGS_CACHE_DIR", default="") or str(INSTANCE_DIR / "vector-cache")
 # Memory for the matrices of recently searched users in each process (least recently used go first).
 EMBEDDINGS_CACHE_MAX_BYTES = env.int("EMBEDDINGS_CACHE_MAX_BYTES", default=2 * 1024**3)
+# Embeddings of recent search queries each process keeps (by provider, model and text), so a
+# repeated query is not embedded again; 0 turns it off (ai_services/query_embeddings.py).
+EMBEDDINGS_QUERY_CACHE_SIZE = env.int("EMBEDDINGS_QUERY_CACHE_SIZE", default=1024)
 # Per user and model: above this many vectors an HNSW index (approximate) serves searches; 0 = never.
 EMBEDDINGS_HNSW_THRESHOLD = env.int("EMBEDDINGS_HNSW_THRESHOLD", default=200_000)
 # Search backend (embeddings/pgvector.py): auto = pgvector when the PostgreSQL database has it (the

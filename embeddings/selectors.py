@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Count, F, IntegerField, QuerySet, Sum
 from django.db.models.expressions import Func
 
@@ -89,3 +91,46 @@ def space_version_get(*, user_id: int, model: str, dimensions: int) -> tuple[int
         cursor.execute(_SPACE_VERSION_SQL, [user_id, model, dimensions])
         row = cursor.fetchone()
     return (int(row[0]), int(row[1])) if row else None
+
+
+# Compiled hit-row statements, per connection (one per thread) and number of ids: building the
+# `values()` queryset below and compiling it cost about as much as a search over 10,000 vectors.
+_hit_statements: WeakKeyDictionary[BaseDatabaseWrapper, dict[tuple, tuple[str, list[int], Any, list, list[str]]]] = (
+    WeakKeyDictionary()
+)
+
+
+def _hit_statement(fields: tuple[str, ...], count: int) -> tuple[str, list[int], Any, list, list[str]]:
+    wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's own connection, not the proxy
+    per_connection = _hit_statements.setdefault(wrapper, {})
+    key = (fields, count)
+    found = per_connection.get(key)
+    if found is None:
+        sentinels = [-1_000_000_007 - i for i in range(count)]
+        query = Embedding.objects.filter(id__in=sentinels).order_by().values(*fields).query
+        compiler = query.get_compiler(connection=wrapper)
+        sql, params = compiler.as_sql()
+        params = list(params)
+        names = [*query.extra_select, *query.values_select, *query.annotation_select]
+        columns = [column[0] for column in compiler.select[0 : compiler.col_count]]
+        found = (sql, [params.index(s) for s in sentinels], compiler, compiler.get_converters(columns), names)
+        per_connection[key] = found
+    return found
+
+
+def embedding_rows_by_id(*, ids: list[int], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """`Embedding.objects.filter(id__in=ids).order_by().values(*fields)` as a list, through a
+    statement compiled once per connection and number of ids; rows pass through the ORM's own
+    converters (JSON, datetimes), so they are what the queryset would give."""
+    if not ids:
+        return []
+    sql, positions, compiler, converters, names = _hit_statement(fields, len(ids))
+    params: list[Any] = [None] * len(positions)
+    for position, value in zip(positions, ids, strict=True):
+        params[position] = value
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if converters:
+        rows = compiler.apply_converters(rows, converters)
+    return [dict(zip(names, row, strict=True)) for row in rows]

@@ -48,7 +48,7 @@ from config.api.exceptions import InvalidInput, ProviderError
 from embeddings import pgvector
 from embeddings.chunking import Chunk, TokenCounter, text_chunk, text_token_count
 from embeddings.models import Embedding, VectorSpace
-from embeddings.selectors import space_version_get
+from embeddings.selectors import embedding_rows_by_id, space_version_get
 from embeddings.vector_index import VectorCache, VectorIndex, normalize, stack_bytes, to_bytes
 
 logger = logging.getLogger(__name__)
@@ -90,12 +90,12 @@ def embedding_model_get(*, model: str | None = None) -> EmbeddingModel:
     return EmbeddingModel(provider, name, cl100k.count_tokens_batch, OPENAI_EMBED_MAX_TOKENS)
 
 
-def _embed(*, user, model: EmbeddingModel, texts: Sequence[str]) -> tuple[EmbedResult, int]:
+def _embed(*, user, model: EmbeddingModel, texts: Sequence[str], reuse_query: bool = False) -> tuple[EmbedResult, int]:
     """Embed `texts` through the AI services' embedding job, which reserves the quota, records the
     job, settles to the provider's token count and refunds on failure. The provider batches (32
     texts per forward pass locally, 2,048 per request to OpenAI). Returns the result with its rows
     normalized, and the units charged."""
-    result, job = embedding_run(user=user, texts=list(texts), model=model.name)
+    result, job = embedding_run(user=user, texts=list(texts), model=model.name, reuse_query=reuse_query)
     vectors = np.asarray(result.vectors, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] != len(texts) or vectors.shape[1] < 1:
         raise ProviderError("The AI provider returned embeddings of the wrong shape.")
@@ -431,7 +431,7 @@ def embedding_search_vectors(
     # give the order, and the model's default ordering would only add a sort.
     rows = {
         row["id"]: row
-        for row in Embedding.objects.filter(id__in=wanted).order_by().values("user_id", *HIT_FIELDS)
+        for row in embedding_rows_by_id(ids=sorted(wanted), fields=("user_id", *HIT_FIELDS))
         if row.pop("user_id") == user.pk
     }
     return [
@@ -464,7 +464,7 @@ def embedding_search(
             f"The query is longer than the {window} tokens {embedding_model.name} reads.",
             errors={"query": [f"At most {window} tokens."]},
         )
-    result, units = _embed(user=user, model=embedding_model, texts=[query])
+    result, units = _embed(user=user, model=embedding_model, texts=[query], reuse_query=True)
     embedded = time.perf_counter()
     hits = embedding_search_vectors(
         user=user,

@@ -15,6 +15,7 @@ from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
+from ai_services.query_embeddings import query_embeddings_clear
 from config.instance import instance_dir
 
 _counter = itertools.count(1)
@@ -30,6 +31,7 @@ def _isolated(settings, tmp_path):
     """Every test gets empty counters, its own media folder, cheap password hashing and rate
     limits out of the way (tests about limits ask for `real_rate_limits`)."""
     cache.clear()
+    query_embeddings_clear()  # per process, like the cache above: each test starts without it
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PASSWORD_HASHERS = ["tests.hashers.FastArgon2PasswordHasher"]
     settings.RATE_LIMITS = GENEROUS_LIMITS

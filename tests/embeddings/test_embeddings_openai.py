@@ -133,3 +133,40 @@ def test_openai_provider_without_configuration_is_503(client_a, settings, fake_o
     response = client_a.post("/api/embeddings/create", {"text": TEXTS[0]}, format="json")
     assert response.status_code == 503
     assert response.json()["code"] == "provider_not_configured"
+
+
+def test_a_repeated_search_query_is_embedded_once_and_charged_each_time(client_a, user, settings, fake_openai):
+    for text in TEXTS:
+        assert client_a.post("/api/embeddings/create", {"text": text}, format="json").status_code == 201
+    created = len(fake_openai.requests_to("/embeddings"))
+    used = used_units(user)
+
+    answers = [
+        client_a.post("/api/embeddings/search", {"query": TEXTS[2], "threshold": -1}, format="json") for _ in range(3)
+    ]
+    assert all(answer.status_code == 200 for answer in answers)
+    assert len({str(answer.json()["data"]["results"]) for answer in answers}) == 1
+    assert answers[0].json()["data"]["results"][0]["text"] == TEXTS[2]
+    assert len(fake_openai.requests_to("/embeddings")) == created + 1  # embedded once, reused twice
+    assert used_units(user) == used + 3  # the price of a search does not depend on the cache
+    searches = AIJob.objects.filter(user=user, type=AIJob.Type.EMBEDDING).order_by("created_at")[3:]
+    assert [job.output["reused"] for job in searches] == [False, True, True]
+
+    # Another text, or another model, is a new embedding.
+    client_a.post("/api/embeddings/search", {"query": TEXTS[1]}, format="json")
+    client_a.post("/api/embeddings/search", {"query": TEXTS[2], "model": "text-embedding-3-large"}, format="json")
+    assert len(fake_openai.requests_to("/embeddings")) == created + 3
+
+    settings.EMBEDDINGS_QUERY_CACHE_SIZE = 0  # off: every search calls the provider
+    client_a.post("/api/embeddings/search", {"query": TEXTS[2]}, format="json")
+    assert len(fake_openai.requests_to("/embeddings")) == created + 4
+
+
+def test_the_query_cache_keeps_the_most_recent_queries(client_a, settings, fake_openai):
+    settings.EMBEDDINGS_QUERY_CACHE_SIZE = 2
+    client_a.post("/api/embeddings/create", {"text": TEXTS[0]}, format="json")
+    start = len(fake_openai.requests_to("/embeddings"))
+    for query in ["first query", "second query", "first query", "third query", "first query", "second query"]:
+        assert client_a.post("/api/embeddings/search", {"query": query}, format="json").status_code == 200
+    # first, second: 2 calls; first: hit; third evicts second; first: hit; second: a call again.
+    assert len(fake_openai.requests_to("/embeddings")) == start + 4
