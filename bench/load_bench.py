@@ -35,7 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.server import PY, ROOT, free_port, request
+from bench.server import PY, ROOT, running_server
 
 PASSWORD = "Load-Bench-Password-123"  # noqa: S105  (a throwaway user of a throwaway database)
 # endpoint -> weight of the mix (light reads dominate, as in a mobile app's traffic).
@@ -223,26 +223,13 @@ def main() -> None:
         }
         for name in ("PROMETHEUS_MULTIPROC_DIR", "GUNICORN_THREADS", "GUNICORN_MAX_REQUESTS"):
             env.pop(name, None)  # the deployment's defaults
-        subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
         subprocess.run([PY, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         import redis
 
         redis.Redis.from_url(redis_url).flushdb()
-        port = free_port()
-        command = [PY, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.py"]
-        command += ["--bind", f"127.0.0.1:{port}"]
-        process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if request(port, "GET", "/health")[0] == 200:
-                        break
-                except OSError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("gunicorn did not start")
-                time.sleep(0.2)
+        # The deployment's own gunicorn configuration (gthread, recycling), as production runs it.
+        with running_server(env, workers=args.workers, extra_args=["--config", "config/gunicorn.py"]) as server:
+            port = server.port
             users, owner = setup(port, args.clients)
             shell = "from quotas.models import QuotaAccount; QuotaAccount.objects.update(limit=10**9)"
             subprocess.run([PY, "manage.py", "shell", "-c", shell], cwd=ROOT, env=env, check=True)
@@ -267,10 +254,6 @@ def main() -> None:
             results, elapsed = run(port, users, owner, args.seconds)
             print(f"uptime after:  {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
             report(results, elapsed)
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, 15)
-                process.wait(timeout=30)
 
 
 if __name__ == "__main__":

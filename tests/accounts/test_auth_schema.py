@@ -3,10 +3,7 @@ documents are the ones the endpoint really sends."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from rest_framework.test import APIClient
 
 from tests.conftest import PASSWORD
 
@@ -26,14 +23,6 @@ STATUSES = {
     ("delete", "/api/auth/sessions/{session_id}"): {"200", "401", "404", "429"},
     ("post", "/api/auth/change-password"): {"200", "400", "401", "429", *BODY},
 }
-
-
-@pytest.fixture(scope="module")
-def schema(django_db_setup, django_db_blocker) -> dict[str, Any]:
-    with django_db_blocker.unblock():
-        response = APIClient().get("/api/schema/", {"format": "json"})
-    assert response.status_code == 200
-    return response.json()
 
 
 def documented_codes(schema: dict, method: str, path: str, status: int) -> set[str]:

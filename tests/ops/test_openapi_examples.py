@@ -36,15 +36,6 @@ METHODS = ("get", "put", "post", "delete", "patch")
 # --- The schema and its examples ----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def schema(django_db_setup, django_db_blocker) -> dict[str, Any]:
-    """The document the docs pages load, as served."""
-    with django_db_blocker.unblock():
-        response = APIClient().get("/api/schema/", {"format": "json"})
-    assert response.status_code == 200
-    return response.json()
-
-
 def operation(schema: dict, method: str, path: str) -> dict[str, Any]:
     return schema["paths"][path][method]
 
