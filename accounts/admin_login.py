@@ -9,8 +9,8 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 
 from accounts import services
-from config.api.exceptions import AuthenticationFailed, RateLimited
 from core.client_address import client_ip
+from core.exceptions import AuthenticationFailed, RateLimited
 
 # The backend Django records in the session for a user authenticated here (`login()` needs one
 # when several are configured); ModelBackend is the one that reloads staff users by id.

@@ -21,8 +21,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from config.api.exceptions import InvalidUpload, UnsupportedMediaType, UploadTooLarge
-from config.scanning import upload_scan
+from core.exceptions import InvalidUpload, UnsupportedMediaType, UploadTooLarge
+from core.scanning import upload_scan
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png"}

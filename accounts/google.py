@@ -19,8 +19,8 @@ from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from django.conf import settings
 from django.core.cache import cache
 
-from config.api.exceptions import AuthenticationFailed, ProviderUnavailable
-from config.api.outages import CACHE_ERRORS
+from core.api.outages import CACHE_ERRORS
+from core.exceptions import AuthenticationFailed, ProviderUnavailable
 
 logger = logging.getLogger(__name__)
 

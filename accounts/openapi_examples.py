@@ -1,12 +1,12 @@
 """OpenAPI examples of `/api/auth/...` and `/api/user/...` (the seed's values where it shows them).
 
 Success examples hold the `data` part only; the schema hook wraps them in the envelope. See
-`config.api.examples`.
+`core.api.examples`.
 """
 
 from __future__ import annotations
 
-from config.api.examples import (
+from core.api.examples import (
     MULTIPART,
     error_example,
     error_response,

@@ -18,8 +18,8 @@ from rest_framework_simplejwt.settings import api_settings
 from accounts import signin_protection
 from accounts.models import DeviceSession, User
 from accounts.tokens import TokenPair, refresh_jtis_blacklist, refresh_token_decode, token_pair_issue
-from config.api.exceptions import AuthenticationFailed, Conflict, InvalidInput
-from config.api.outages import CACHE_ERRORS
+from core.api.outages import CACHE_ERRORS
+from core.exceptions import AuthenticationFailed, Conflict, InvalidInput
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ def session_logout(*, refresh_token: str) -> None:
 
 
 def session_revoke(*, user: User, session_id: str, reason: str = "revoked") -> DeviceSession:
-    from config.api.exceptions import NotFound
+    from core.exceptions import NotFound
 
     session = DeviceSession.objects.filter(user=user, id=session_id, revoked_at__isnull=True).first()
     if session is None:

@@ -26,10 +26,10 @@ from django.utils import timezone
 from rest_framework_simplejwt.settings import api_settings
 
 from accounts.models import DeviceSession
-from config.api.exceptions import RateLimited
 from config.observability import metrics
 from core.client_address import address_key
-from quotas.ratelimit import (
+from core.exceptions import RateLimited
+from core.ratelimit import (
     AUTH_ADDRESS_FAILURES,
     AUTH_EMAIL_FAILURES,
     AUTH_FAILURES,

@@ -12,7 +12,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from accounts.models import DeviceSession
-from config.api.exceptions import AuthenticationFailed
+from core.exceptions import AuthenticationFailed
 
 
 class TokenPair(TypedDict):

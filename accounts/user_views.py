@@ -19,10 +19,10 @@ from accounts.avatars import avatar_content_type, avatar_etag
 from accounts.models import User
 from accounts.serializers import RevokedSessionsSerializer, UserSerializer
 from accounts.user_serializers import AvatarUploadSerializer, IdentityConfirmSerializer, ProfileUpdateSerializer
-from config.api.envelope import ok
-from config.api.exceptions import InvalidInput, NotFound
-from config.api.parsers import CamelCaseFormParser, CamelCaseMultiPartParser
-from quotas import ratelimit
+from core import ratelimit
+from core.api.envelope import ok
+from core.api.parsers import CamelCaseFormParser, CamelCaseMultiPartParser
+from core.exceptions import InvalidInput, NotFound
 
 
 def _user_out(request: Request, user: User) -> dict:

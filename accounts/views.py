@@ -26,13 +26,13 @@ from accounts.serializers import (
     TokenPairSerializer,
     UserSerializer,
 )
-from config.api.envelope import ok
-from config.api.pagination import paginate
-from config.api.schema import COMPLETE_RESPONSES
+from core import ratelimit
+from core.api.envelope import ok
+from core.api.pagination import paginate
+from core.api.schema import COMPLETE_RESPONSES
 from core.client_address import client_ip
-from quotas import ratelimit
 
-# Each operation here documents every status it answers (config.api.schema adds none of its own).
+# Each operation here documents every status it answers (core.api.schema adds none of its own).
 COMPLETE = {COMPLETE_RESPONSES: True}
 
 

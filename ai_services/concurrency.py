@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ai_services.models import AIJob
-from config.api.exceptions import RateLimited
+from core.exceptions import RateLimited
 from quotas.services import quota_account_lock
 
 

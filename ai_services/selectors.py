@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from ai_services.models import AIJob, Conversation, Message
-from config.api.exceptions import InvalidInput, NotFound
+from core.exceptions import InvalidInput, NotFound
 
 LAST_MESSAGE_PREVIEW_CHARS = 200
 

@@ -41,8 +41,9 @@ from ai_services.providers import ChatResult, EmbedResult, PreparedImage, Usage,
 from ai_services.providers.base import AUDIO_FORMATS
 from ai_services.query_embeddings import query_embedding_get, query_embedding_put
 from ai_services.selectors import conversation_get
-from config.api.casing import camelize
-from config.api.exceptions import (
+from core.api.casing import camelize
+from core.api.outages import BROKER_ERRORS
+from core.exceptions import (
     ApplicationError,
     InvalidInput,
     InvalidUpload,
@@ -51,8 +52,7 @@ from config.api.exceptions import (
     UnsupportedMediaType,
     UploadTooLarge,
 )
-from config.api.outages import BROKER_ERRORS
-from config.scanning import upload_scan
+from core.scanning import upload_scan
 from quotas import pricing
 from quotas.models import Reservation
 from quotas.services import quota_reserve, reservation_refund, reservation_settle

@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from config.api.exceptions import ProviderTimeout, ProviderUnavailable
+from core.exceptions import ProviderTimeout, ProviderUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -33,10 +33,10 @@ from ai_services.serializers import (
     TextToSpeechSerializer,
     TranscriptionSerializer,
 )
-from config.api.envelope import ok
-from config.api.pagination import PagePagination, paginate
-from config.api.parsers import CamelCaseFormParser, CamelCaseMultiPartParser
-from quotas import ratelimit
+from core import ratelimit
+from core.api.envelope import ok
+from core.api.pagination import PagePagination, paginate
+from core.api.parsers import CamelCaseFormParser, CamelCaseMultiPartParser
 
 EVENT_STREAM = "text/event-stream"
 

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.google",
+    "core",
     "accounts",
     "quotas",
     "ai_services",
@@ -77,13 +78,13 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Oversized or chunked bodies under /api/ are refused from their headers, before they are read.
-    "config.api.body_limits.RequestBodyLimitMiddleware",
+    "core.api.body_limits.RequestBodyLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "config.api.middleware.ApiErrorMiddleware",
+    "core.api.middleware.ApiErrorMiddleware",
     "quotas.middleware.UsageHeadersMiddleware",
 ]
 
@@ -205,17 +206,17 @@ HEADLESS_FRONTEND_URLS: dict[str, str] = {}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.SessionJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["config.api.renderers.CamelCaseJSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["core.api.renderers.CamelCaseJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "config.api.parsers.CamelCaseJSONParser",
-        "config.api.parsers.CamelCaseMultiPartParser",
-        "config.api.parsers.CamelCaseFormParser",
+        "core.api.parsers.CamelCaseJSONParser",
+        "core.api.parsers.CamelCaseMultiPartParser",
+        "core.api.parsers.CamelCaseFormParser",
     ],
-    "DEFAULT_THROTTLE_CLASSES": ["quotas.ratelimit.CategoryThrottle"],
-    "DEFAULT_PAGINATION_CLASS": "config.api.pagination.PagePagination",
+    "DEFAULT_THROTTLE_CLASSES": ["core.ratelimit.CategoryThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.PagePagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "config.api.handlers.api_exception_handler",
-    "DEFAULT_METADATA_CLASS": "config.api.metadata.EnvelopeMetadata",
+    "EXCEPTION_HANDLER": "core.api.handlers.api_exception_handler",
+    "DEFAULT_METADATA_CLASS": "core.api.metadata.EnvelopeMetadata",
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -234,11 +235,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayOperationId": False},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "config.api.schema.camelize_schema",
+        "core.api.schema.camelize_schema",
     ],
 }
 
-# Rate limits (quotas/ratelimit.py, accounts/signin_protection.py), each from the environment as
+# Rate limits (core/ratelimit.py, accounts/signin_protection.py), each from the environment as
 # `N/period` (period: 10s, 1m, 15m, 1h, 1d; empty turns a burst window off). The defaults are the
 # seed's table; the categories below it are what the table's "5 attempts per 15 minutes" became:
 # a budget of failed credential checks, and generous request caps of sign-up, sign-in and refresh.
@@ -312,7 +313,7 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default=None)
-# Virus scanning of every upload by clamd (config/scanning.py). Empty: off. `host:port`,
+# Virus scanning of every upload by clamd (core/scanning.py). Empty: off. `host:port`,
 # `tcp://host:port`, or a unix socket (`/run/clamav/clamd.ctl` or `unix:///...`). While clamd does
 # not answer, `refuse` answers 503 scanner_unavailable and `accept` keeps the upload with a
 # logged warning; production refuses by default, development accepts.

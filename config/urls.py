@@ -25,10 +25,10 @@ urlpatterns = [
     path("api/embeddings/", include("embeddings.urls")),
 ]
 
-handler400 = "config.api.error_views.bad_request"
-handler403 = "config.api.error_views.permission_denied"
-handler404 = "config.api.error_views.page_not_found"
-handler500 = "config.api.error_views.server_error"
+handler400 = "core.api.error_views.bad_request"
+handler403 = "core.api.error_views.permission_denied"
+handler404 = "core.api.error_views.page_not_found"
+handler500 = "core.api.error_views.server_error"
 
 if settings.DEBUG:
     from django.conf.urls.static import static

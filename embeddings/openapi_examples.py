@@ -1,12 +1,12 @@
 """OpenAPI examples of `/api/embeddings...` (the seed's create and search requests).
 
 Success examples hold the `data` part only; the schema hook wraps them in the envelope. See
-`config.api.examples`.
+`core.api.examples`.
 """
 
 from __future__ import annotations
 
-from config.api.examples import QUOTA_ERRORS, request_example, success_example
+from core.api.examples import QUOTA_ERRORS, request_example, success_example
 
 DOCUMENT_ID = "5ef22d3d-23da-42b1-9e0e-99b26dc563f6"
 TEXT = "Cats sleep for most of the day and purr when they are content."

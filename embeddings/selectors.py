@@ -9,7 +9,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Count, F, IntegerField, QuerySet, Sum
 from django.db.models.expressions import Func
 
-from config.api.exceptions import NotFound
+from core.exceptions import NotFound
 from embeddings.models import Embedding, VectorSpace
 
 _SPACE_VERSION_SQL = (

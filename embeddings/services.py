@@ -44,7 +44,7 @@ from django.utils import timezone
 from ai_services import tokens as cl100k
 from ai_services.providers import EmbedResult, Provider, get_provider
 from ai_services.services import embedding_run
-from config.api.exceptions import InvalidInput, ProviderError
+from core.exceptions import InvalidInput, ProviderError
 from embeddings import pgvector
 from embeddings.chunking import Chunk, TokenCounter, text_chunk, text_token_count
 from embeddings.models import Embedding, VectorSpace

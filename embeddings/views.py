@@ -10,9 +10,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api.envelope import counted, ok
-from config.api.exceptions import InvalidInput, NotFound
-from config.api.pagination import paginate
+from core import ratelimit
+from core.api.envelope import counted, ok
+from core.api.pagination import paginate
+from core.exceptions import InvalidInput, NotFound
 from embeddings import openapi_examples as examples
 from embeddings import selectors, services
 from embeddings.serializers import (
@@ -27,7 +28,6 @@ from embeddings.serializers import (
     EmbeddingStatsSerializer,
     SearchOutcomeSerializer,
 )
-from quotas import ratelimit
 
 TAGS = ["embeddings"]
 

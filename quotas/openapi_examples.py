@@ -1,9 +1,9 @@
 """OpenAPI examples of `/api/user/quota` and `/api/user/usage-stats` (`data` only; see
-`config.api.examples`)."""
+`core.api.examples`)."""
 
 from __future__ import annotations
 
-from config.api.examples import success_example
+from core.api.examples import success_example
 
 _QUOTA = {
     "limit": 100,

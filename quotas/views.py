@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api.envelope import ok
+from core.api.envelope import ok
 from quotas import openapi_examples as examples
 from quotas.selectors import quota_summary, usage_stats
 from quotas.serializers import QuotaSerializer, UsageStatsSerializer

@@ -6,7 +6,7 @@ import uuid
 
 from django.db.models import Prefetch, QuerySet
 
-from config.api.exceptions import InvalidInput, NotFound
+from core.exceptions import InvalidInput, NotFound
 from video.models import VideoAsset, VideoFrame, VideoJob
 
 

@@ -13,8 +13,8 @@ from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 from django.http import HttpRequest
 
-from config.api.exceptions import InvalidInput, InvalidUpload, UnsupportedMediaType, UploadTooLarge
-from config.scanning import upload_scan
+from core.exceptions import InvalidInput, InvalidUpload, UnsupportedMediaType, UploadTooLarge
+from core.scanning import upload_scan
 from video import media
 
 VIDEO_FIELD = "video"

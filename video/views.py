@@ -14,11 +14,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api.envelope import counted, ok
-from config.api.exceptions import InvalidUpload, NotFound, UploadTooLarge
-from config.api.pagination import paginate
-from config.api.parsers import CamelCaseMultiPartParser
-from quotas import ratelimit
+from core import ratelimit
+from core.api.envelope import counted, ok
+from core.api.pagination import paginate
+from core.api.parsers import CamelCaseMultiPartParser
+from core.exceptions import InvalidUpload, NotFound, UploadTooLarge
 from video import media, selectors, services, uploads
 from video import openapi_examples as examples
 from video.models import VideoAsset
@@ -112,7 +112,7 @@ class VideoUploadView(APIView):
                 status=status.HTTP_202_ACCEPTED,
                 headers={"Idempotent-Replayed": "true"},
             )
-        # A declared length over the limit never gets here (config.api.body_limits answers 413 first).
+        # A declared length over the limit never gets here (core.api.body_limits answers 413 first).
         handler = uploads.install_upload_handler(request._request)
         try:
             options = VideoUploadSerializer(data=request.data)

@@ -4,7 +4,7 @@ Modalities: ``chat`` (with ``chat_stream``), ``transcribe``, ``speak``, ``vision
 ``settings.AI_PROVIDERS[modality]`` names the provider of each ("openai" or "local"); see the
 "AI services" section of the settings.
 
-Every method raises the domain errors of `config.api.exceptions` and nothing else on purpose:
+Every method raises the domain errors of `core.exceptions` and nothing else on purpose:
 `InvalidInput`/`InvalidUpload` for input the provider refuses, `ProviderError` (502),
 `ProviderUnavailable`/`ProviderNotConfigured` (503) and `ProviderTimeout` (504).
 """
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
-from config.api.exceptions import InvalidInput, ProviderNotConfigured
+from core.exceptions import InvalidInput, ProviderNotConfigured
 
 MODALITIES = ("chat", "transcribe", "speak", "vision", "embed")
 AUDIO_FORMATS = ("mp3", "wav", "opus", "aac", "flac")

@@ -24,7 +24,7 @@ from ai_services.providers.base import (
     TranscriptionResult,
     VisionResult,
 )
-from config.api.exceptions import (
+from core.exceptions import (
     InvalidInput,
     InvalidUpload,
     ProviderError,

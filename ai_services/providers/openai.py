@@ -36,7 +36,7 @@ from ai_services.providers.base import (
     VisionResult,
 )
 from ai_services.providers.languages import language_code
-from config.api.exceptions import (
+from core.exceptions import (
     ApplicationError,
     ProviderError,
     ProviderNotConfigured,

@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 import config.urls
-from config.api.casing import camelize, underscoreize
+from core.api.casing import camelize, underscoreize
 
 pytestmark = pytest.mark.django_db
 

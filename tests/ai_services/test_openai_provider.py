@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ai_services.providers import PreparedImage, get_provider
-from config.api.exceptions import InvalidInput, ProviderError, ProviderTimeout, ProviderUnavailable
+from core.exceptions import InvalidInput, ProviderError, ProviderTimeout, ProviderUnavailable
 from tests.ai_services.conftest import TEST_KEY
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello there"}]

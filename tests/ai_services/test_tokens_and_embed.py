@@ -85,7 +85,7 @@ def test_embedding_run_records_a_job_and_charges(local_settings, user):
 
 def test_embedding_run_failure_is_refunded(openai_settings, fake_openai, user):
     from ai_services.services import embedding_run
-    from config.api.exceptions import ProviderUnavailable
+    from core.exceptions import ProviderUnavailable
 
     fake_openai.fail_next("503", "503", "503")
     with pytest.raises(ProviderUnavailable):

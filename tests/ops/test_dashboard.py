@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from django.test import Client
 
-from config.charts import nice_ticks
+from core.charts import nice_ticks
 from quotas.pricing import Service
 from quotas.selectors import quota_account_get
 from quotas.services import quota_reserve

@@ -20,7 +20,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 from rest_framework.test import APIClient
 
-from config.api.casing import OPAQUE_KEYS
+from core.api.casing import OPAQUE_KEYS
 from tests.ai_services.conftest import wav_bytes
 from tests.ai_services.fake_openai import FakeOpenAI
 from tests.conftest import PASSWORD

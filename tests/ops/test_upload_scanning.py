@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 
 from accounts.models import User
 from ai_services.models import AIJob
-from config.scanning import scanner_ping, upload_scan
+from core.scanning import scanner_ping, upload_scan
 from quotas.models import QuotaAccount
 from tests.ai_services.conftest import wav_bytes
 from tests.clamav import EICAR, EICAR_SIGNATURE, PATTERN_SIGNATURE, TEST_PATTERN
@@ -86,7 +86,7 @@ def test_hook_passes_clean_and_names_each_signature(clamav):
     upload_scan(clean, kind="avatar", field="avatar")
     assert clean.tell() == 0  # the caller reads the upload from the start
 
-    from config.api.exceptions import FileInfected
+    from core.exceptions import FileInfected
 
     for content, signature in ((EICAR, EICAR_SIGNATURE), (b"x" * 5000 + TEST_PATTERN, PATTERN_SIGNATURE)):
         with pytest.raises(FileInfected) as caught:
@@ -115,7 +115,7 @@ def test_clean_avatar_is_stored_and_counted(clamav, client_a, user):
 
 def test_infected_avatar_is_refused_logged_counted_and_not_stored(clamav, client_a, user, settings, caplog):
     before = scans("avatar", "infected")
-    with caplog.at_level(logging.WARNING, logger="config.scanning"):
+    with caplog.at_level(logging.WARNING, logger="core.scanning"):
         response = post_avatar(client_a, infected_png())
     assert_infected(response, "avatar", PATTERN_SIGNATURE)
     user.refresh_from_db()
@@ -209,7 +209,7 @@ def test_scanner_down_refuses_with_503(settings, client_a, user, clip, upload_tm
 def test_scanner_down_accepts_with_a_warning_when_so_configured(settings, client_a, user, caplog):
     settings.CLAMAV_ADDRESS = f"tcp://127.0.0.1:{closed_port()}"
     settings.CLAMAV_WHEN_UNAVAILABLE = "accept"
-    with caplog.at_level(logging.WARNING, logger="config.scanning"):
+    with caplog.at_level(logging.WARNING, logger="core.scanning"):
         response = post_avatar(client_a, png())
     assert response.status_code == 200, response.content
     record = next(r for r in caplog.records if r.getMessage() == "virus scanner unavailable")

@@ -13,8 +13,8 @@ from django.utils import timezone
 from rest_framework.views import APIView
 
 import config.urls
-from config.api.envelope import ok
-from quotas import ratelimit
+from core import ratelimit
+from core.api.envelope import ok
 from quotas.models import QuotaAccount, Reservation, UsageEntry
 from quotas.pricing import Service
 from quotas.selectors import quota_account_get, quota_summary

@@ -15,7 +15,7 @@ import pytest
 from django.db import connection, connections
 from django.db.models import Sum
 
-from config.api.exceptions import QuotaExceeded
+from core.exceptions import QuotaExceeded
 from quotas.models import QuotaAccount, Reservation, UsageEntry
 from quotas.pricing import Service
 from quotas.selectors import quota_account_get

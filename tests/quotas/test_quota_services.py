@@ -8,7 +8,7 @@ import pytest
 from django.db.models import Sum
 from django.utils import timezone
 
-from config.api.exceptions import InvalidInput, QuotaExceeded
+from core.exceptions import InvalidInput, QuotaExceeded
 from quotas import pricing
 from quotas.models import QuotaAccount, Reservation, UsageEntry
 from quotas.pricing import Service

@@ -89,4 +89,4 @@ def test_a_fresh_process_with_redis_down_logs_a_warning_and_answers(tmp_path):
     assert status == "200"
     assert float(counted) >= 1
     assert "Rate-limit counters unavailable" in out.stderr
-    assert "WARNING quotas.ratelimit" in out.stderr
+    assert "WARNING core.ratelimit" in out.stderr

@@ -19,8 +19,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 import config.urls
-from config.api.envelope import ok
-from quotas import ratelimit
+from core import ratelimit
+from core.api.envelope import ok
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,7 +178,7 @@ def test_user_keyed_limit_holds_across_two_processes(make_user, auth_client, lon
         from django.conf import settings
         from django.test import RequestFactory
         from rest_framework.request import Request
-        from quotas.ratelimit import rate_check
+        from core.ratelimit import rate_check
 
         # The same clock and policy as the test process: the same windows, hence the same counters.
         django_ratelimit.core.time = types.SimpleNamespace(time=lambda: {long_window_only.now!r})

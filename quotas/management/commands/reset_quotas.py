@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from config.api.exceptions import InvalidInput
+from core.exceptions import InvalidInput
 from quotas.services import quota_reset_run
 
 

@@ -1,7 +1,7 @@
 """Building blocks of the OpenAPI examples that each app keeps in its `openapi_examples.py`.
 
 Examples are written in the wire format (camelCase keys), as a client sends or receives them.
-A success example holds only the `data` part: the schema hook (`config.api.schema`) wraps it in
+A success example holds only the `data` part: the schema hook (`core.api.schema`) wraps it in
 the envelope the view really sends, `{success, message, data, meta}`, taking the envelope's
 `message` from the example's `summary` (so the docs show the view's own message as the title of
 the example). Error examples are whole error envelopes, built by the same function the
@@ -14,8 +14,8 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 
-from config.api.casing import camelize
-from config.api.envelope import error_body
+from core.api.casing import camelize
+from core.api.envelope import error_body
 
 JSON = "application/json"
 MULTIPART = "multipart/form-data"

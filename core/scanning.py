@@ -22,8 +22,8 @@ from clamav_client import clamd
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from config.api.exceptions import FileInfected, ScannerUnavailable
 from config.observability.metrics import record_upload_scan
+from core.exceptions import FileInfected, ScannerUnavailable
 
 logger = logging.getLogger(__name__)
 

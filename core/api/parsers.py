@@ -4,8 +4,8 @@ from django.http import QueryDict
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import DataAndFiles, FormParser, JSONParser, MultiPartParser
 
-from config.api.casing import to_snake, underscoreize
-from config.api.input_guards import check_form, check_json, too_deep
+from core.api.casing import to_snake, underscoreize
+from core.api.input_guards import check_form, check_json, too_deep
 
 
 def _underscoreize_querydict(data: QueryDict) -> QueryDict:

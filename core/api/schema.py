@@ -1,7 +1,7 @@
 """OpenAPI post-processing: the schema shows the camelCase keys and the envelopes that go over the wire.
 
 Every 2xx JSON body is wrapped in the success envelope, schema and examples alike: an example
-is written as the `data` part only (see `config.api.examples`), and here becomes the whole body
+is written as the `data` part only (see `core.api.examples`), and here becomes the whole body
 the view sends, `{success, message, data, meta}`, with `meta.pagination` for paged answers.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from config.api.casing import OPAQUE_KEYS, to_camel
-from config.api.examples import ERROR_ENVELOPE_REF, RATE_LIMITED
-from config.api.pagination import DEFAULT_LIMIT, PagePagination
+from core.api.casing import OPAQUE_KEYS, to_camel
+from core.api.examples import ERROR_ENVELOPE_REF, RATE_LIMITED
+from core.api.pagination import DEFAULT_LIMIT, PagePagination
 
 ERROR_ENVELOPE = {
     "type": "object",
@@ -106,7 +106,7 @@ def _wrap_success(operation: dict[str, Any], body: dict[str, Any]) -> None:
 
 
 def _is_paginated(operation: dict[str, Any], schema: dict[str, Any] | None) -> bool:
-    """Lists always come in pages (`config.api.pagination.paginate`); a detail with a paged list
+    """Lists always come in pages (`core.api.pagination.paginate`); a detail with a paged list
     inside (a conversation's messages) says so with its `page` parameter."""
     if schema and schema.get("type") == "array":
         return True
@@ -138,8 +138,8 @@ def _success_envelope(schema: dict[str, Any] | None, *, paginated: bool) -> dict
 
 
 def _example_envelope(example: dict[str, Any], *, paginated: bool) -> dict[str, Any]:
-    """The body the view sends for this example's `data` (see `config.api.envelope.ok` and
-    `config.api.pagination.PagePagination.get_meta`)."""
+    """The body the view sends for this example's `data` (see `core.api.envelope.ok` and
+    `core.api.pagination.PagePagination.get_meta`)."""
     data = example["value"]
     meta: dict[str, Any] = {}
     if paginated:

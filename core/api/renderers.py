@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework.renderers import JSONRenderer
 
-from config.api.casing import camelize
+from core.api.casing import camelize
 
 
 class CamelCaseJSONRenderer(JSONRenderer):

@@ -12,7 +12,7 @@ from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
-from config.api.envelope import error_body
+from core.api.envelope import error_body
 
 
 def _is_api(request: HttpRequest) -> bool:

@@ -12,7 +12,7 @@ from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
-from config.api.exceptions import CacheUnavailable, DatabaseUnavailable, QueueUnavailable, ServiceUnavailable
+from core.exceptions import CacheUnavailable, DatabaseUnavailable, QueueUnavailable, ServiceUnavailable
 
 try:  # redis-py is installed with django-redis; the embedded default (local cache) never raises these
     from redis.exceptions import ConnectionError as RedisConnectionError

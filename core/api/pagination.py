@@ -8,7 +8,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
-from config.api.exceptions import InvalidInput
+from core.exceptions import InvalidInput
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20

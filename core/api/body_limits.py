@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from config.api.envelope import error_body
+from core.api.envelope import error_body
 
 # Multipart boundaries, part headers and the option fields sent next to an uploaded file.
 FORM_OVERHEAD_BYTES = 64 * 1024

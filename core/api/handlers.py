@@ -14,11 +14,11 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from config.api.envelope import error_body
-from config.api.exceptions import ApplicationError
-from config.api.outages import outage_error
+from core.api.envelope import error_body
+from core.api.outages import outage_error
+from core.exceptions import ApplicationError
 
-logger = logging.getLogger("config.api")
+logger = logging.getLogger("core.api")
 
 _DRF_CODES: dict[type[Exception], str] = {
     drf.ValidationError: "validation_error",

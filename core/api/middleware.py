@@ -7,10 +7,10 @@ from http import HTTPStatus
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from config.api.envelope import error_body
-from config.api.outages import outage_error
+from core.api.envelope import error_body
+from core.api.outages import outage_error
 
-logger = logging.getLogger("config.api")
+logger = logging.getLogger("core.api")
 
 _CODES = {
     400: "bad_request",
