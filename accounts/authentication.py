@@ -7,15 +7,17 @@ from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
+from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework import exceptions
+from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 from rest_framework_simplejwt.utils import aware_utcnow
 
-from accounts.models import DeviceSession
+from accounts.models import DeviceSession, User
 from accounts.selectors import device_session_get_active
 
 
@@ -80,3 +82,15 @@ class SessionJWTAuthentication(JWTAuthentication):
             session.last_used_at = now
         user.device_session = session
         return user
+
+
+def request_user(request: Request | HttpRequest) -> User:
+    """The signed-in user of an authenticated request.
+
+    Views behind `IsAuthenticated` always have a `User` here; this narrows the
+    `User | AnonymousUser` the type stubs give `request.user`, and fails loudly if a view
+    forgot its permission class rather than passing an anonymous user to a service."""
+    user = request.user
+    if not isinstance(user, User):
+        raise exceptions.NotAuthenticated()
+    return user

@@ -26,7 +26,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.settings import api_settings
 
 from accounts.models import DeviceSession
-from config.observability import metrics
+from core import metrics
 from core.client_address import address_key
 from core.exceptions import RateLimited
 from core.ratelimit import (

@@ -84,7 +84,7 @@ _METRIC_STATUS = {
 
 
 def _record_metric(job: AIJob) -> None:
-    from config.observability.metrics import record_ai_call
+    from core.metrics import record_ai_call
 
     status = "ok" if job.status == AIJob.Status.COMPLETED else _METRIC_STATUS.get(job.error_code, "error")
     record_ai_call(kind=job.type, provider=job.provider, status=status, tokens=job.tokens_used)

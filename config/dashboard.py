@@ -23,8 +23,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ai_services.models import AIJob
-from config.observability.metrics import celery_queue_names, queue_depths
 from core.charts import Series, grouped_bars, series_for, stacked_columns
+from core.metrics import celery_queue_names, queue_depths
 from quotas.models import QuotaAccount, UsageEntry
 from quotas.pricing import Service
 from video.models import VideoJob

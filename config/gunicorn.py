@@ -57,7 +57,7 @@ if os.environ.get("LOG_FORMAT", "json" if os.environ.get("APP_ENVIRONMENT") == "
 
 def on_starting(server: Any) -> None:
     # Counter files of a previous run would be added to this run's (prometheus multiprocess mode).
-    from config.observability.metrics import multiprocess_dir_reset
+    from core.metrics import multiprocess_dir_reset
 
     multiprocess_dir_reset()
 

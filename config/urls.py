@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from config import dashboard, health
-from config.observability import metrics
+from core import metrics
 
 urlpatterns = [
     path("health", health.health, name="health"),

@@ -39,7 +39,7 @@ from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 from rest_framework.throttling import BaseThrottle
 
-from config.observability import metrics
+from core import metrics
 from core.client_address import client_key
 
 logger = logging.getLogger(__name__)

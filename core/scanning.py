@@ -22,8 +22,8 @@ from clamav_client import clamd
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from config.observability.metrics import record_upload_scan
 from core.exceptions import FileInfected, ScannerUnavailable
+from core.metrics import record_upload_scan
 
 logger = logging.getLogger(__name__)
 

@@ -43,9 +43,9 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from config.observability.metrics import record_units_charged
 from core.api.envelope import counted
 from core.exceptions import InvalidInput, QuotaExceeded
+from core.metrics import record_units_charged
 from quotas.models import QuotaAccount, Reservation, UsageEntry
 from quotas.pricing import Service
 from quotas.selectors import quota_account_changed, quota_account_forget, quota_account_get

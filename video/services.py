@@ -44,8 +44,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
-from config.observability.metrics import record_video_job
 from core.exceptions import ApplicationError, Conflict, InvalidInput, InvalidUpload, QueueUnavailable
+from core.metrics import record_video_job
 from quotas.pricing import Service, units_for_video
 from quotas.services import quota_reserve, reservation_attach, reservation_refund, reservation_settle
 from video import media

@@ -13,13 +13,13 @@ from uuid import UUID
 from celery import signals
 from django.conf import settings
 
-from config.observability import metrics
 from config.observability.context import (
     request_id_get,
     request_id_is_valid,
     request_id_reset,
     request_id_set,
 )
+from core import metrics
 
 logger = logging.getLogger("celery.tasks")
 

@@ -12,13 +12,13 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from config.observability import metrics
 from config.observability.context import (
     request_id_is_valid,
     request_id_new,
     request_id_reset,
     request_id_set,
 )
+from core import metrics
 from core.client_address import client_ip
 
 logger = logging.getLogger("http.request")

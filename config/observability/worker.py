@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from config.observability import metrics
 from config.observability.heartbeat import HeartbeatThread
+from core import metrics
 
 logger = logging.getLogger(__name__)
 

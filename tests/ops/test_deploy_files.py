@@ -423,7 +423,7 @@ def test_prometheus_config_files_and_targets_resolve():
 @pytest.fixture
 def exposed_metric_names(db, api) -> set[str]:
     """Every series name the app can expose, after one call of each helper and one request."""
-    from config.observability import metrics
+    from core import metrics
 
     metrics.record_ai_call(kind="chat", provider="local", status="ok", tokens=1)
     metrics.record_units_charged(service="chat", units=2)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from config.observability import metrics
+from core import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db
@@ -230,13 +230,13 @@ def test_metrics_skip_host_validation_and_https_redirect(api, settings):
 # --- Several processes --------------------------------------------------------------------------
 
 _RECORD = """
-from config.observability import metrics
+from core import metrics
 metrics.record_ai_call(kind="vision", provider="multi", status="ok", tokens=7)
 metrics.record_video_job(status="completed", seconds=3.0)
 """
 _RENDER = """
 import sys
-from config.observability import metrics
+from core import metrics
 sys.stdout.write(metrics.render_metrics(scrape_time_gauges=False).decode())
 """
 
@@ -254,7 +254,7 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path):
     assert value(text, "mma_ai_tokens_total", kind="vision", provider="multi") == 21
     assert value(text, "mma_video_processing_seconds_count", status="completed") == 3
 
-    reset = "from config.observability import metrics; metrics.multiprocess_dir_reset()"
+    reset = "from core import metrics; metrics.multiprocess_dir_reset()"
     subprocess.run([sys.executable, "-c", reset], cwd=ROOT, env=env, check=True, timeout=60)
     assert not list(tmp_path.glob("*.db"))
 

@@ -193,7 +193,7 @@ _METRICS_PROBE = """
 import json, django
 django.setup()
 from django.test import Client
-from config.observability.metrics import metrics_access_allowed
+from core.metrics import metrics_access_allowed
 from django.conf import settings as s
 client = Client(REMOTE_ADDR="127.0.0.1", HTTP_HOST="api.example.com")
 print(json.dumps({
