@@ -45,7 +45,7 @@ class VideoJobAdmin(admin.ModelAdmin):
     actions = ["requeue", "cancel", "delete_with_files"]
     readonly_fields = [f.name for f in VideoJob._meta.fields]
     fieldsets = (
-        (None, {"fields": ("id", "user", "filename", "status", "progress", "error")}),
+        (None, {"fields": ("id", "user", "filename", "status", "progress", "error", "error_code")}),
         ("Options", {"fields": ("extract_frames", "frame_interval", "max_frames", "thumbnail_timestamp")}),
         ("Video", {"fields": ("video_path", "size_bytes", "container", "duration", "metadata", "thumbnail_path")}),
         (

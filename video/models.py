@@ -11,8 +11,13 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from core.jobs.models import BillableJob
 
-class VideoJob(models.Model):
+
+class VideoJob(BillableJob):
+    """An uploaded video and its processing: a billable job (`core.jobs`) whose extra first state,
+    `uploaded`, is waiting like `queued` (stored, its task not yet confirmed sent)."""
+
     class Status(models.TextChoices):
         UPLOADED = "uploaded", "Uploaded"
         QUEUED = "queued", "Queued"
@@ -32,8 +37,6 @@ class VideoJob(models.Model):
     container = models.CharField(max_length=16, blank=True)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADED, db_index=True)
-    progress = models.PositiveSmallIntegerField(default=0)
-    error = models.TextField(blank=True)
 
     # Options as the client sent them (thumbnail_timestamp already clamped into the video).
     extract_frames = models.BooleanField(default=True)
@@ -50,18 +53,6 @@ class VideoJob(models.Model):
     reservation = models.ForeignKey(
         "quotas.Reservation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-
-    # Worker bookkeeping: which delivery owns the job, when it last showed signs of life, and
-    # how many times processing was started (bounded, so a poison video cannot loop forever).
-    task_id = models.CharField(max_length=64, blank=True)
-    claim_token = models.CharField(max_length=32, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,10 +45,13 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from core.exceptions import ApplicationError, Conflict, InvalidInput, InvalidUpload, QueueUnavailable
-from core.metrics import record_video_job
+from core.jobs import lifecycle
+from core.jobs.lifecycle import Claim, ReapReport
+from core.jobs.progress import JobLost, ProgressReporter
 from quotas.pricing import Service, units_for_video
-from quotas.services import quota_reserve, reservation_attach, reservation_refund, reservation_settle
+from quotas.services import quota_reserve, reservation_attach
 from video import media
+from video.jobs import VIDEO_JOBS, video_job_enqueue, video_job_record
 from video.models import VideoAsset, VideoFrame, VideoJob
 
 logger = logging.getLogger(__name__)
@@ -66,8 +69,8 @@ PREVIEW_GIF_WIDTH = 240
 Status = VideoJob.Status
 
 
-class JobCancelled(Exception):
-    """The job was cancelled, deleted or taken over while this worker was processing it."""
+# The name the pipeline and its tasks have always used for the core's stop signal.
+JobCancelled = JobLost
 
 
 class AssetFailed(Conflict):
@@ -322,26 +325,8 @@ def video_job_create(
     except BaseException:
         storage_delete_quietly(stored)
         raise
-    _record_metric(status="uploaded")
+    video_job_record(Status.UPLOADED)
     return job, True
-
-
-def video_job_enqueue(*, job_id: uuid.UUID) -> bool:
-    """Hand the job to a worker; False if the broker could not be reached (the job stays as it
-    was, and the reaper sends it again later)."""
-    from video.tasks import process_video_job
-
-    job = VideoJob.objects.filter(id=job_id).only("id", "task_id", "status").first()
-    if job is None or job.status not in (Status.UPLOADED, Status.QUEUED):
-        return True
-    task_id = job.task_id or uuid.uuid4().hex
-    try:
-        process_video_job.apply_async(args=[str(job_id)], task_id=task_id)
-    except Exception as exc:  # any broker failure: the caller decides between refusing and retrying
-        logger.warning("Could not queue video job %s: %s", job_id, exc)
-        return False
-    VideoJob.objects.filter(id=job_id, status=Status.UPLOADED).update(status=Status.QUEUED, task_id=task_id)
-    return True
 
 
 def _video_job_send_or_refuse(*, job_id: uuid.UUID) -> None:
@@ -351,7 +336,7 @@ def _video_job_send_or_refuse(*, job_id: uuid.UUID) -> None:
     if video_job_enqueue(job_id=job_id):
         return
     with transaction.atomic():
-        video_job_fail(job_id=job_id, error="The job queue was unreachable.")
+        video_job_fail(job_id=job_id, error="The job queue was unreachable.", code="queue_unavailable")
         VideoJob.objects.filter(id=job_id).delete()
     raise QueueUnavailable("The job queue is unreachable: the video was not kept or charged. Try again shortly.")
 
@@ -359,108 +344,18 @@ def _video_job_send_or_refuse(*, job_id: uuid.UUID) -> None:
 # --- Processing ----------------------------------------------------------------------------------
 
 
-@dataclass
-class Claim:
-    job: VideoJob | None = None
-    token: str = ""
-    retry_in: float | None = None
-    reason: str = ""
-
-
-def _stale_before() -> datetime:
-    return timezone.now() - timedelta(seconds=settings.VIDEO_HEARTBEAT_STALE_SECONDS)
-
-
-def video_job_claim(*, job_id: uuid.UUID | str, task_id: str = "") -> Claim:
-    """Take the job for this worker: `uploaded`/`queued` → `processing` in one conditional UPDATE.
-
-    A job still `processing` whose heartbeat has gone stale belonged to a worker that died; it
-    may be claimed again, at most `VIDEO_MAX_ATTEMPTS` starts in all. A job processing with a
-    fresh heartbeat is someone else's: the caller is told when it may look again."""
-    now = timezone.now()
-    token = uuid.uuid4().hex
-    claimable = Q(status__in=[Status.UPLOADED, Status.QUEUED]) | Q(
-        status=Status.PROCESSING, heartbeat_at__lt=_stale_before()
-    )
-    rows = VideoJob.objects.filter(claimable, id=job_id, attempts__lt=settings.VIDEO_MAX_ATTEMPTS).update(
-        status=Status.PROCESSING,
-        claim_token=token,
-        task_id=task_id or F("task_id"),
-        attempts=F("attempts") + 1,
-        heartbeat_at=now,
-        started_at=now,
-        progress=0,
-        error="",
-        updated_at=now,
-    )
-    if rows:
-        job = VideoJob.objects.select_related("reservation").get(id=job_id)
-        _record_metric(status="processing")
-        return Claim(job=job, token=token)
-    job = VideoJob.objects.filter(id=job_id).first()
-    if job is None:
+def video_job_claim(*, job_id: uuid.UUID | str, task_id: str = "") -> Claim[VideoJob]:
+    """Take the job for this worker (`core.jobs.lifecycle.job_claim`): at most `VIDEO_MAX_ATTEMPTS`
+    starts in all; a job processing with a fresh heartbeat is someone else's."""
+    claim = lifecycle.job_claim(kind=VIDEO_JOBS, job_id=job_id, task_id=task_id)
+    if claim.reason == "deleted":
         logger.error(
             "Video job %s is not in this worker's database (instance %s): deleted since it was queued, or "
             "sent by an instance of another database sharing this broker, whose reaper will send it again",
             job_id,
             Path(settings.INSTANCE_DIR).name,
         )
-        return Claim(reason="deleted")
-    if job.status == Status.PROCESSING and job.attempts < settings.VIDEO_MAX_ATTEMPTS:
-        stale_at = (job.heartbeat_at or now) + timedelta(seconds=settings.VIDEO_HEARTBEAT_STALE_SECONDS)
-        return Claim(retry_in=max((stale_at - now).total_seconds(), 1.0), reason="busy")
-    if job.status in (Status.UPLOADED, Status.QUEUED):
-        video_job_fail(job_id=job.id, error=_attempts_message(job.attempts))
-        return Claim(reason="attempts exhausted")
-    return Claim(reason=job.status)
-
-
-def _attempts_message(attempts: int) -> str:
-    started = "once" if attempts == 1 else f"{attempts} times"
-    return f"Processing was interrupted (the worker stopped) after being started {started}; giving up."
-
-
-class _ProgressReporter:
-    """Writes `progress` and the heartbeat, at most every VIDEO_PROGRESS_WRITE_SECONDS, and stops
-    the run (JobCancelled) as soon as the job is no longer this run's: cancelled, deleted or
-    handed to another worker."""
-
-    def __init__(self, *, job_id: uuid.UUID, token: str) -> None:
-        self.job_id = job_id
-        self.token = token
-        self.percent = 0
-        self._written_at = float("-inf")  # the first report is always written
-        self._written_percent = -1
-        self._min_interval = settings.VIDEO_PROGRESS_WRITE_SECONDS
-        # Beat well inside the stale window even when progress does not move.
-        self._heartbeat_every = max(settings.VIDEO_HEARTBEAT_STALE_SECONDS / 4, self._min_interval)
-
-    def __call__(self, percent: float, *, force: bool = False) -> None:
-        self.percent = max(self.percent, min(int(percent), 100))
-        elapsed = time.monotonic() - self._written_at
-        changed = self.percent != self._written_percent
-        if not force and not (changed and elapsed >= self._min_interval) and elapsed < self._heartbeat_every:
-            return
-        self.checkpoint()
-
-    def checkpoint(self) -> None:
-        now = timezone.now()
-        rows = VideoJob.objects.filter(id=self.job_id, status=Status.PROCESSING, claim_token=self.token).update(
-            progress=self.percent, heartbeat_at=now
-        )
-        self._written_at = time.monotonic()
-        self._written_percent = self.percent
-        if not rows:
-            raise JobCancelled(str(self.job_id))
-
-    def scaled(self, start: int, end: int) -> Callable[..., None]:
-        """A callback for one step that maps the step's own 0..1 (or done/total) onto start..end."""
-
-        def report(done: float, total: float | None = None) -> None:
-            fraction = done / total if total else done
-            self(start + (end - start) * min(max(fraction, 0.0), 1.0))
-
-        return report
+    return claim
 
 
 def video_job_process(*, job: VideoJob, token: str) -> VideoJob:
@@ -469,7 +364,7 @@ def video_job_process(*, job: VideoJob, token: str) -> VideoJob:
     Raises JobCancelled if the job stops being this run's; any other exception means failure
     (the task marks the job failed and refunds)."""
     started = time.monotonic()
-    progress = _ProgressReporter(job_id=job.id, token=token)
+    progress = ProgressReporter(kind=VIDEO_JOBS, job_id=job.id, token=token)
     run = token[:12]
     frames_prefix = f"frames/{job.user_id}/{job.id}/{run}"
     thumbnail_name = f"thumbnails/{job.user_id}/{job.id}/thumbnail-{run}.jpg"
@@ -490,45 +385,34 @@ def video_job_process(*, job: VideoJob, token: str) -> VideoJob:
                 thumbnail_at=thumbnail_at,
             )
         progress(98, force=True)
+        processing_ms = int((time.monotonic() - started) * 1000)
         with transaction.atomic():
-            owned = (
-                VideoJob.objects.select_for_update()
-                .filter(id=job.id, status=Status.PROCESSING, claim_token=token)
-                .first()
+            completed = lifecycle.job_complete(
+                kind=VIDEO_JOBS,
+                job_id=job.id,
+                token=token,
+                fields={
+                    "metadata": metadata,
+                    "duration": info.duration,
+                    "thumbnail_path": thumbnail,
+                    "thumbnail_timestamp": thumbnail_at,
+                },
+                usage={"processing_ms": processing_ms},
             )
-            if owned is None:
+            if not completed:
                 raise JobCancelled(str(job.id))
-            # The previous run's rows go in the same transaction as this run's come in: readers
-            # see either the old frames or the new ones, never both and never none.
+            # The previous run's rows go in the same transaction as this run's come in (the job
+            # row is locked by the update above): readers see either the old frames or the new
+            # ones, never both and never none.
             VideoFrame.objects.filter(job_id=job.id).delete()
             VideoFrame.objects.bulk_create(frames)
-            now = timezone.now()
-            VideoJob.objects.filter(id=job.id).update(
-                status=Status.COMPLETED,
-                progress=100,
-                metadata=metadata,
-                duration=info.duration,
-                thumbnail_path=thumbnail,
-                thumbnail_timestamp=thumbnail_at,
-                error="",
-                heartbeat_at=now,
-                completed_at=now,
-                updated_at=now,
-            )
-            if owned.reservation_id:
-                reservation = owned.reservation
-                transaction.on_commit(
-                    lambda: reservation_settle(
-                        reservation=reservation, usage={"processing_ms": int((time.monotonic() - started) * 1000)}
-                    )
-                )
     except BaseException:
         # Whatever stopped this run, its own files are not referenced by anything.
         storage_delete_tree(frames_prefix)
         storage_delete_quietly(thumbnail_name)
         raise
     _delete_other_runs(job=job, keep_run=run)
-    _record_metric(status="completed", seconds=time.monotonic() - started)
+    video_job_record(Status.COMPLETED, time.monotonic() - started)
     job.refresh_from_db()
     return job
 
@@ -538,7 +422,7 @@ def _extract(
     job: VideoJob,
     path: str,
     info: media.VideoInfo,
-    progress: _ProgressReporter,
+    progress: ProgressReporter,
     frames_prefix: str,
     thumbnail_name: str,
     thumbnail_at: float,
@@ -614,36 +498,19 @@ def _delete_other_runs(*, job: VideoJob, keep_run: str) -> None:
             storage_delete_quietly(f"{thumbnails}/{name}")
 
 
-def video_job_fail(*, job_id: uuid.UUID | str, error: str, token: str = "") -> bool:
+def video_job_fail(*, job_id: uuid.UUID | str, error: str, code: str = "failed", token: str = "") -> bool:
     """Mark an active job failed (only this run's, when `token` is given) and refund its units."""
-    rows = VideoJob.objects.filter(id=job_id, status__in=VideoJob.ACTIVE_STATUSES)
-    if token:
-        rows = rows.filter(claim_token=token)
-    now = timezone.now()
-    with transaction.atomic():
-        failed = rows.update(status=Status.FAILED, error=error[:2000], completed_at=now, updated_at=now)
-        if failed:
-            job = VideoJob.objects.select_related("reservation").get(id=job_id)
-            if job.reservation is not None:
-                reservation_refund(reservation=job.reservation)
-    if failed:
-        logger.info("Video job %s failed: %s", job_id, error)
-        _record_metric(status="failed")
-    return bool(failed)
+    return lifecycle.job_fail(kind=VIDEO_JOBS, job_id=job_id, error=error, code=code, token=token)
 
 
 def video_job_is_owned(*, job_id: uuid.UUID | str, token: str) -> bool:
     """Whether the run holding `token` still owns the job (not cancelled, deleted or taken over)."""
-    return VideoJob.objects.filter(id=job_id, status=Status.PROCESSING, claim_token=token).exists()
+    return lifecycle.job_is_owned(kind=VIDEO_JOBS, job_id=job_id, token=token)
 
 
 def video_job_release(*, job_id: uuid.UUID | str, token: str) -> bool:
     """Give a claimed job back to the queue after a transient error (the task retries it)."""
-    return bool(
-        VideoJob.objects.filter(id=job_id, status=Status.PROCESSING, claim_token=token).update(
-            status=Status.QUEUED, claim_token="", updated_at=timezone.now()
-        )
-    )
+    return lifecycle.job_release(kind=VIDEO_JOBS, job_id=job_id, token=token)
 
 
 def failure_message(exc: BaseException) -> str:
@@ -655,102 +522,34 @@ def failure_message(exc: BaseException) -> str:
     return "Processing failed because of an internal error."
 
 
-@dataclass
-class ReapReport:
-    requeued: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    resent: list[str] = field(default_factory=list)
+def failure_code(exc: BaseException) -> str:
+    """The machine-readable `error_code` next to `failure_message`."""
+    if isinstance(exc, media.MediaError):
+        return "media_error"
+    if isinstance(exc, ApplicationError):
+        return exc.code
+    return "internal_error"
 
 
-def video_jobs_reap(*, now=None) -> ReapReport:
-    """The periodic safety net for jobs a worker will never finish.
-
-    - `processing` with a stale heartbeat: its worker died. Re-queued while it has attempts
-      left, otherwise failed (and refunded).
-    - `uploaded` untouched for the stale window, or `queued` for five of them: its task was lost
-      (broker outage at upload, a worker killed on a broker without redelivery); sent again. A
-      duplicate is harmless: only one delivery can claim the job.
-    """
-    now = now or timezone.now()
-    stale_before = now - timedelta(seconds=settings.VIDEO_HEARTBEAT_STALE_SECONDS)
-    report = ReapReport()
-    stale = VideoJob.objects.filter(status=Status.PROCESSING, heartbeat_at__lt=stale_before)
-    for job in stale.only("id", "attempts", "heartbeat_at"):
-        if job.attempts >= settings.VIDEO_MAX_ATTEMPTS:
-            if video_job_fail(job_id=job.id, error=_attempts_message(job.attempts)):
-                report.failed.append(str(job.id))
-            continue
-        with transaction.atomic():
-            # Conditional on the heartbeat we saw: a worker that beat in the meantime keeps it.
-            requeued = VideoJob.objects.filter(
-                id=job.id, status=Status.PROCESSING, heartbeat_at=job.heartbeat_at
-            ).update(status=Status.QUEUED, claim_token="", task_id=uuid.uuid4().hex, updated_at=now)
-            if requeued:
-                transaction.on_commit(lambda job_id=job.id: video_job_enqueue(job_id=job_id))
-                report.requeued.append(str(job.id))
-    # A queued job may just be waiting behind others, so it is resent only after a longer wait
-    # (and then once per such wait): duplicates are harmless but need not pile up in the queue.
-    queued_before = now - timedelta(seconds=5 * settings.VIDEO_HEARTBEAT_STALE_SECONDS)
-    waiting = VideoJob.objects.filter(
-        Q(status=Status.UPLOADED, updated_at__lt=stale_before) | Q(status=Status.QUEUED, updated_at__lt=queued_before)
-    )
-    for job in waiting.only("id", "attempts", "updated_at"):
-        if job.attempts >= settings.VIDEO_MAX_ATTEMPTS:
-            if video_job_fail(job_id=job.id, error=_attempts_message(job.attempts)):
-                report.failed.append(str(job.id))
-            continue
-        # Claimed by the touch: of several reapers seeing the same row, one sends it.
-        if VideoJob.objects.filter(id=job.id, updated_at=job.updated_at).update(updated_at=now):
-            video_job_enqueue(job_id=job.id)
-            report.resent.append(str(job.id))
-    if report.requeued or report.failed or report.resent:
-        logger.warning("Video reaper: requeued %s, failed %s, resent %s", report.requeued, report.failed, report.resent)
-    return report
+def video_jobs_reap(*, now: datetime | None = None) -> ReapReport:
+    """The periodic safety net for video jobs no worker will finish (`lifecycle.jobs_reap`)."""
+    return lifecycle.jobs_reap(kind=VIDEO_JOBS, now=now)
 
 
 def video_job_requeue(*, job: VideoJob) -> bool:
     """Process the job again (an operator's action). A job being processed right now is left alone."""
     if job.status == Status.PROCESSING:
         return False
-    now = timezone.now()
-    rows = (
-        VideoJob.objects.filter(id=job.id)
-        .exclude(status=Status.PROCESSING)
-        .update(status=Status.QUEUED, progress=0, error="", attempts=0, task_id=uuid.uuid4().hex, updated_at=now)
-    )
-    if rows:
-        transaction.on_commit(lambda: video_job_enqueue(job_id=job.id))
-    return bool(rows)
+    return lifecycle.job_requeue(kind=VIDEO_JOBS, job_id=job.id)
 
 
 # --- Cancelling and deleting ---------------------------------------------------------------------
 
 
-def _revoke(task_id: str) -> None:
-    if not task_id:
-        return
-    try:
-        from config.celery import app
-
-        app.control.revoke(task_id)
-    except Exception:  # best effort: the cancelled status is what actually stops the worker
-        logger.info("Could not revoke task %s", task_id, exc_info=True)
-
-
 def video_job_cancel(*, job: VideoJob) -> bool:
-    """Stop an active job: the worker notices at its next progress checkpoint and cleans up."""
-    now = timezone.now()
-    with transaction.atomic():
-        rows = VideoJob.objects.filter(id=job.id, status__in=VideoJob.ACTIVE_STATUSES).update(
-            status=Status.CANCELLED, claim_token="", completed_at=now, updated_at=now
-        )
-        if rows and job.reservation_id:
-            reservation_refund(reservation=job.reservation)
-    if rows:
-        task_id = job.task_id
-        transaction.on_commit(lambda: _revoke(task_id))
-        _record_metric(status="cancelled")
-    return bool(rows)
+    """Stop an active job and refund it: the worker notices at its next progress checkpoint and
+    cleans up."""
+    return lifecycle.job_cancel(kind=VIDEO_JOBS, job_id=job.id)
 
 
 def video_job_delete(*, job: VideoJob) -> None:
@@ -899,8 +698,9 @@ def _asset_enqueue(*, asset_id: uuid.UUID) -> None:
 
 def video_asset_build(*, asset_id: uuid.UUID | str) -> VideoAsset | None:
     """Worker side: claim a pending asset and make it."""
+    stale_before = timezone.now() - timedelta(seconds=VIDEO_JOBS.stale_seconds)
     claimable = Q(status=VideoAsset.Status.PENDING) | Q(
-        status=VideoAsset.Status.PROCESSING, updated_at__lt=_stale_before()
+        status=VideoAsset.Status.PROCESSING, updated_at__lt=stale_before
     )
     claimed = VideoAsset.objects.filter(claimable, pk=asset_id, attempts__lt=settings.VIDEO_MAX_ATTEMPTS).update(
         status=VideoAsset.Status.PROCESSING, attempts=F("attempts") + 1, updated_at=timezone.now()
@@ -1018,16 +818,6 @@ def _prune_empty_dirs() -> None:
             if current != local and not os.listdir(current):
                 with contextlib.suppress(OSError):
                     os.rmdir(current)
-
-
-# --- Metrics -------------------------------------------------------------------------------------
-
-
-def _record_metric(*, status: str, seconds: float | None = None) -> None:
-    try:
-        record_video_job(status=status, seconds=seconds)
-    except Exception:  # metrics must never break the pipeline
-        logger.debug("Recording the video metric failed", exc_info=True)
 
 
 __all__ = [

@@ -48,7 +48,9 @@ def process_video_job(self, job_id: str) -> str:
             except DatabaseError:
                 logger.warning("Could not release video job %s; it will be claimed once stale", job_id)
             raise self.retry(exc=exc, countdown=5 * 2**retries) from exc
-        services.video_job_fail(job_id=job_id, token=claim.token, error=services.failure_message(exc))
+        services.video_job_fail(
+            job_id=job_id, token=claim.token, error=services.failure_message(exc), code=services.failure_code(exc)
+        )
         return "failed"
     except Exception as exc:
         if not services.video_job_is_owned(job_id=job_id, token=claim.token):
@@ -58,7 +60,9 @@ def process_video_job(self, job_id: str) -> str:
             return "cancelled"
         if not isinstance(exc, services.media.MediaError):
             logger.exception("Video job %s failed", job_id)
-        services.video_job_fail(job_id=job_id, token=claim.token, error=services.failure_message(exc))
+        services.video_job_fail(
+            job_id=job_id, token=claim.token, error=services.failure_message(exc), code=services.failure_code(exc)
+        )
         return "failed"
     return "completed"
 

@@ -12,10 +12,12 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
+from core.jobs.progress import ProgressReporter
 from quotas.models import QuotaAccount, Reservation
 from tests.video.conftest import CLIP_SPECS, media_files, upload
 from tests.video.media_fixtures import frame_index_of, write_garbage
 from video import services
+from video.jobs import VIDEO_JOBS
 from video.models import VideoFrame, VideoJob
 from video.tasks import process_video_job, reap_stale_video_jobs
 
@@ -285,7 +287,7 @@ def test_progress_writes_are_throttled_and_forced_writes_go_through(client_a, cl
     claim = services.video_job_claim(job_id=job.id)
     settings.VIDEO_PROGRESS_WRITE_SECONDS = 3600
     settings.VIDEO_HEARTBEAT_STALE_SECONDS = 3600 * 8
-    reporter = services._ProgressReporter(job_id=job.id, token=claim.token)
+    reporter = ProgressReporter(kind=VIDEO_JOBS, job_id=job.id, token=claim.token)
 
     reporter(10)  # first write
     reporter(20)  # within the interval: not written

@@ -1,0 +1,297 @@
+r"""The one lifecycle of a billable job, as plain functions over its `JobKind`.
+
+waiting (queued) --claim--> running --complete--> succeeded (settled)
+                               |  \--fail-------> failed (refunded)
+                               \--release / reap (stale heartbeat)--> queued again
+any active state --cancel--> cancelled (refunded)
+
+Every write is a conditional UPDATE on the state it expects (status, claim token, the heartbeat
+the reaper saw); 0 rows means someone else changed the job first and the caller backs off. No
+function saves a whole row, so concurrent workers, reapers and cancels never undo each other.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Generic
+
+from celery import current_app
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from core.jobs.kinds import J, JobKind, interrupted_message
+from core.jobs.models import JobStatus
+
+logger = logging.getLogger(__name__)
+
+JobId = uuid.UUID | str
+ERROR_MAX_LENGTH = 2000
+
+
+@dataclass
+class Claim(Generic[J]):
+    """The outcome of a claim: the job and this run's token, or why not (`reason`), and for a job
+    another worker holds with a fresh heartbeat, when it may be looked at again (`retry_in`)."""
+
+    job: J | None = None
+    token: str = ""
+    retry_in: float | None = None
+    reason: str = ""
+
+
+@dataclass
+class ReapReport:
+    requeued: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.requeued or self.failed or self.resent)
+
+
+def _stale_before(kind: JobKind[Any], now: datetime) -> datetime:
+    return now - timedelta(seconds=kind.stale_seconds)
+
+
+def _owned(kind: JobKind[J], job_id: JobId, token: str) -> QuerySet[J]:
+    return kind.rows().filter(id=job_id, status=JobStatus.RUNNING, claim_token=token)
+
+
+def job_claim(*, kind: JobKind[J], job_id: JobId, task_id: str = "") -> Claim[J]:
+    """Take the job for this run: waiting -> running in one conditional UPDATE, with a new token.
+
+    A running job whose heartbeat went stale belonged to a worker that died; it may be claimed
+    again, at most `max_attempts` starts in all (a waiting job out of attempts is failed and
+    refunded). A running job with a fresh heartbeat is someone else's: `retry_in` says when its
+    heartbeat would be stale."""
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    max_attempts = kind.max_attempts
+    claimable = Q(status__in=kind.waiting_statuses) | Q(
+        status=JobStatus.RUNNING, heartbeat_at__lt=_stale_before(kind, now)
+    )
+    rows = (
+        kind.rows()
+        .filter(claimable, id=job_id, attempts__lt=max_attempts)
+        .update(
+            status=JobStatus.RUNNING,
+            claim_token=token,
+            task_id=task_id or F("task_id"),
+            attempts=F("attempts") + 1,
+            heartbeat_at=now,
+            started_at=now,
+            progress=0,
+            error="",
+            error_code="",
+            updated_at=now,
+        )
+    )
+    if rows:
+        job = kind.rows().select_related(*kind.select_related).get(id=job_id)
+        kind.event(JobStatus.RUNNING)
+        return Claim(job=job, token=token)
+    current = kind.rows().filter(id=job_id).first()
+    if current is None:
+        return Claim(reason="deleted")
+    if current.status == JobStatus.RUNNING and current.attempts < max_attempts:
+        stale_at = (current.heartbeat_at or now) + timedelta(seconds=kind.stale_seconds)
+        return Claim(retry_in=max((stale_at - now).total_seconds(), 1.0), reason="busy")
+    if current.status in kind.waiting_statuses:
+        job_fail(kind=kind, job_id=current.id, error=interrupted_message(current.attempts), code="interrupted")
+        return Claim(reason="attempts exhausted")
+    return Claim(reason=current.status)
+
+
+def job_heartbeat(*, kind: JobKind[Any], job_id: JobId, token: str, progress: int | None = None) -> bool:
+    """Record a sign of life (and the progress) of the run holding `token`; False if it no longer
+    owns the job (cancelled, deleted or taken over)."""
+    values: dict[str, Any] = {"heartbeat_at": timezone.now()}
+    if progress is not None:
+        values["progress"] = progress
+    return bool(_owned(kind, job_id, token).update(**values))
+
+
+def job_is_owned(*, kind: JobKind[Any], job_id: JobId, token: str) -> bool:
+    """Whether the run holding `token` still owns the job (not cancelled, deleted or taken over)."""
+    return _owned(kind, job_id, token).exists()
+
+
+def job_release(*, kind: JobKind[Any], job_id: JobId, token: str) -> bool:
+    """Give a claimed job back to the queue (a transient error; the task retries it)."""
+    return bool(_owned(kind, job_id, token).update(status=JobStatus.QUEUED, claim_token="", updated_at=timezone.now()))
+
+
+def job_complete(
+    *,
+    kind: JobKind[Any],
+    job_id: JobId,
+    token: str,
+    fields: Mapping[str, Any] | None = None,
+    units: int | None = None,
+    usage: Mapping[str, float] | None = None,
+) -> bool:
+    """Finish the run holding `token` with its results (`fields`), and settle its billing once the
+    transaction commits. False (nothing written) if the run no longer owns the job.
+
+    Call it inside the caller's transaction when other rows must appear together with the
+    result: the UPDATE locks the job row, and the settlement is dropped if that rolls back."""
+    now = timezone.now()
+    with transaction.atomic():
+        rows = _owned(kind, job_id, token).update(
+            **{
+                "progress": 100,
+                "error": "",
+                "error_code": "",
+                "heartbeat_at": now,
+                **(fields or {}),
+                "status": JobStatus.SUCCEEDED,
+                "completed_at": now,
+                "updated_at": now,
+            }
+        )
+        if rows:
+            transaction.on_commit(lambda: _settle(kind, job_id, units=units, usage=usage))
+    return bool(rows)
+
+
+def _settle(kind: JobKind[Any], job_id: JobId, *, units: int | None, usage: Mapping[str, float] | None) -> None:
+    job = kind.rows().select_related(*kind.select_related).filter(id=job_id).first()
+    if job is not None:
+        kind.billing.settle(job, units=units, usage=usage)
+
+
+def job_fail(*, kind: JobKind[Any], job_id: JobId, error: str, code: str = "failed", token: str = "") -> bool:
+    """Mark an active job failed (only the run's own, when `token` is given) and refund it."""
+    rows = kind.rows().filter(id=job_id, status__in=kind.active_statuses)
+    if token:
+        rows = rows.filter(claim_token=token)
+    return _fail(kind, rows, job_id=job_id, error=error, code=code)
+
+
+def _fail(kind: JobKind[Any], rows: QuerySet[Any], *, job_id: JobId, error: str, code: str) -> bool:
+    now = timezone.now()
+    with transaction.atomic():
+        failed = rows.update(
+            status=JobStatus.FAILED,
+            error=error[:ERROR_MAX_LENGTH],
+            error_code=code[:64],
+            claim_token="",
+            completed_at=now,
+            updated_at=now,
+        )
+        if failed:
+            kind.billing.refund(kind.rows().select_related(*kind.select_related).get(id=job_id))
+    if failed:
+        logger.info("%s job %s failed: %s", kind.name, job_id, error)
+        kind.event(JobStatus.FAILED)
+    return bool(failed)
+
+
+def job_cancel(*, kind: JobKind[Any], job_id: JobId) -> bool:
+    """Stop an active job and refund it. A worker running it notices at its next heartbeat (its
+    token no longer matches) and cleans up; its task is also revoked, best effort."""
+    now = timezone.now()
+    with transaction.atomic():
+        job = kind.rows().select_related(*kind.select_related).filter(id=job_id).first()
+        if job is None:
+            return False
+        rows = (
+            kind.rows()
+            .filter(id=job_id, status__in=kind.active_statuses)
+            .update(status=JobStatus.CANCELLED, claim_token="", completed_at=now, updated_at=now)
+        )
+        if rows:
+            kind.billing.refund(job)
+    if rows:
+        task_id = job.task_id
+        transaction.on_commit(lambda: task_revoke(task_id=task_id))
+        kind.event(JobStatus.CANCELLED)
+    return bool(rows)
+
+
+def task_revoke(*, task_id: str) -> None:
+    if not task_id:
+        return
+    try:
+        current_app.control.revoke(task_id)
+    except Exception:  # best effort: the cancelled status is what actually stops the worker
+        logger.info("Could not revoke task %s", task_id, exc_info=True)
+
+
+def job_requeue(*, kind: JobKind[Any], job_id: JobId) -> bool:
+    """Run a finished job again from scratch (an operator's action); a running job is left alone.
+    Attempts start over: the operator decided the job deserves them."""
+    rows = (
+        kind.rows()
+        .filter(id=job_id)
+        .exclude(status=JobStatus.RUNNING)
+        .update(
+            status=JobStatus.QUEUED,
+            progress=0,
+            error="",
+            error_code="",
+            attempts=0,
+            claim_token="",
+            task_id=uuid.uuid4().hex,
+            updated_at=timezone.now(),
+        )
+    )
+    if rows:
+        transaction.on_commit(lambda: _send(kind, job_id))
+    return bool(rows)
+
+
+def _send(kind: JobKind[Any], job_id: JobId) -> None:
+    kind.send(uuid.UUID(str(job_id)))
+
+
+def jobs_reap(*, kind: JobKind[Any], now: datetime | None = None) -> ReapReport:
+    """The periodic safety net for jobs no worker will finish.
+
+    - running with a stale heartbeat: its worker died. Re-queued while it has attempts left,
+      otherwise failed and refunded.
+    - waiting longer than its status allows (`kind.waiting`, in stale windows): its task was lost
+      (a broker outage, a worker killed on a broker without redelivery); sent again. A duplicate
+      is harmless: only one delivery can claim the job.
+    Each step is conditional on the row as the reaper saw it, so of several reapers running at
+    once only one acts on a given job."""
+    now = now or timezone.now()
+    stale_before = _stale_before(kind, now)
+    max_attempts = kind.max_attempts
+    report = ReapReport()
+    stale = kind.rows().filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale_before)
+    for job in stale.only("id", "attempts", "heartbeat_at", "claim_token"):
+        # Conditional on the heartbeat and token seen: a worker that beat meanwhile keeps its job.
+        seen = kind.rows().filter(
+            id=job.id, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at, claim_token=job.claim_token
+        )
+        if job.attempts >= max_attempts:
+            if _fail(kind, seen, job_id=job.id, error=interrupted_message(job.attempts), code="interrupted"):
+                report.failed.append(str(job.id))
+            continue
+        with transaction.atomic():
+            if seen.update(status=JobStatus.QUEUED, claim_token="", task_id=uuid.uuid4().hex, updated_at=now):
+                transaction.on_commit(lambda job_id=job.id: _send(kind, job_id))
+                report.requeued.append(str(job.id))
+    waiting = Q()
+    for status, windows in kind.waiting.items():
+        waiting |= Q(status=status, updated_at__lt=now - timedelta(seconds=windows * kind.stale_seconds))
+    for job in kind.rows().filter(waiting).only("id", "attempts", "updated_at"):
+        if job.attempts >= max_attempts:
+            if job_fail(kind=kind, job_id=job.id, error=interrupted_message(job.attempts), code="interrupted"):
+                report.failed.append(str(job.id))
+            continue
+        # Claimed by the touch: of several reapers seeing the same row, one sends it.
+        if kind.rows().filter(id=job.id, updated_at=job.updated_at).update(updated_at=now):
+            _send(kind, job.id)
+            report.resent.append(str(job.id))
+    if report:
+        logger.warning(
+            "%s reaper: requeued %s, failed %s, resent %s", kind.name, report.requeued, report.failed, report.resent
+        )
+    return report
