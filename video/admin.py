@@ -1,24 +1,31 @@
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from django.contrib import admin, messages
 from django.core.files.storage import default_storage
+from django.db.models import Model, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.urls import path, reverse
+from django.http.response import HttpResponseBase
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from video import services
 from video.models import VideoAsset, VideoFrame, VideoJob
+
+FRAME_FIELDS: tuple[str, ...] = ("index", "timestamp", "width", "height", "size_bytes", "path")
+ASSET_FIELDS: tuple[str, ...] = ("kind", "status", "path", "size_bytes", "error", "updated_at")
 
 
 class VideoFrameInline(admin.TabularInline):
     model = VideoFrame
     extra = 0
     can_delete = False
-    fields = ["index", "timestamp", "width", "height", "size_bytes", "path"]
-    readonly_fields = fields
+    fields = readonly_fields = FRAME_FIELDS
     ordering = ["index"]
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -26,10 +33,9 @@ class VideoAssetInline(admin.TabularInline):
     model = VideoAsset
     extra = 0
     can_delete = False
-    fields = ["kind", "status", "path", "size_bytes", "error", "updated_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ASSET_FIELDS
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -78,10 +84,10 @@ class VideoJobAdmin(admin.ModelAdmin):
         minutes, seconds = divmod(job.duration, 60)
         return f"{int(minutes)}:{seconds:04.1f}"
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         custom = [
             path(
                 "<uuid:object_id>/thumbnail/",
@@ -91,7 +97,7 @@ class VideoJobAdmin(admin.ModelAdmin):
         ]
         return custom + super().get_urls()
 
-    def thumbnail_view(self, request: HttpRequest, object_id) -> HttpResponse:
+    def thumbnail_view(self, request: HttpRequest, object_id: uuid.UUID) -> HttpResponseBase:
         job = self.get_object(request, str(object_id))
         if job is None or not self.has_view_permission(request, job) or not job.thumbnail_path:
             raise Http404("No thumbnail")
@@ -101,7 +107,9 @@ class VideoJobAdmin(admin.ModelAdmin):
             raise Http404("Thumbnail file missing") from None
         return FileResponse(handle, content_type="image/jpeg")
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         extra_context = dict(extra_context or {})
         job = self.get_object(request, object_id)
         if job is not None and job.thumbnail_path:
@@ -110,7 +118,7 @@ class VideoJobAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
 
     @admin.action(description="Re-queue selected jobs (process again)")
-    def requeue(self, request, queryset) -> None:
+    def requeue(self, request: HttpRequest, queryset: QuerySet[VideoJob]) -> None:
         done = sum(services.video_job_requeue(job=job) for job in queryset)
         skipped = queryset.count() - done
         self.message_user(request, f"Re-queued {done} job(s).", messages.SUCCESS)
@@ -118,22 +126,22 @@ class VideoJobAdmin(admin.ModelAdmin):
             self.message_user(request, f"Skipped {skipped} job(s) being processed right now.", messages.WARNING)
 
     @admin.action(description="Cancel selected active jobs (refunds their quota)")
-    def cancel(self, request, queryset) -> None:
+    def cancel(self, request: HttpRequest, queryset: QuerySet[VideoJob]) -> None:
         active = queryset.filter(status__in=VideoJob.ACTIVE_STATUSES).select_related("reservation")
         cancelled = sum(services.video_job_cancel(job=job) for job in active)
         self.message_user(request, f"Cancelled {cancelled} job(s).", messages.SUCCESS)
 
     @admin.action(description="Delete selected jobs with their files", permissions=["delete"])
-    def delete_with_files(self, request, queryset) -> None:
+    def delete_with_files(self, request: HttpRequest, queryset: QuerySet[VideoJob]) -> None:
         count = 0
         for job in queryset.select_related("reservation"):
             services.video_job_delete(job=job)
             count += 1
         self.message_user(request, f"Deleted {count} job(s) and their files.", messages.SUCCESS)
 
-    def delete_model(self, request, obj: VideoJob) -> None:
+    def delete_model(self, request: HttpRequest, obj: VideoJob) -> None:
         services.video_job_delete(job=obj)
 
-    def delete_queryset(self, request, queryset) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[VideoJob]) -> None:
         for job in queryset.select_related("reservation"):
             services.video_job_delete(job=job)

@@ -26,7 +26,7 @@ def video_job_enqueue(*, job_id: uuid.UUID) -> bool:
         return True
     task_id = job.task_id or uuid.uuid4().hex
     try:
-        process_video_job.apply_async(args=[str(job_id)], task_id=task_id)
+        process_video_job.apply_async(args=(str(job_id),), task_id=task_id)
     except Exception as exc:  # any broker failure: the caller decides between refusing and retrying
         logger.warning("Could not queue video job %s: %s", job_id, exc)
         return False

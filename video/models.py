@@ -44,7 +44,7 @@ class VideoJob(BillableJob):
     max_frames = models.PositiveSmallIntegerField(default=100)
     thumbnail_timestamp = models.FloatField(default=1.0)
 
-    # camelCase keys on purpose: the API sends `metadata` through untouched.
+    # A `video.services.metadata.VideoMetadata` (snake_case); the API renders it camelCase.
     metadata = models.JSONField(default=dict, blank=True)
     duration = models.FloatField(null=True, blank=True, help_text="Seconds, from the upload probe.")
     thumbnail_path = models.CharField(max_length=500, blank=True)

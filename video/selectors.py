@@ -6,11 +6,12 @@ import uuid
 
 from django.db.models import Prefetch, QuerySet
 
+from accounts.models import User
 from core.exceptions import InvalidInput, NotFound
-from video.models import VideoAsset, VideoFrame, VideoJob
+from video.models import VideoFrame, VideoJob
 
 
-def video_job_list(*, user, status: str | None = None) -> QuerySet[VideoJob]:
+def video_job_list(*, user: User, status: str | None = None) -> QuerySet[VideoJob]:
     """The user's jobs, newest first, optionally of one status."""
     jobs = VideoJob.objects.filter(user=user).prefetch_related(
         Prefetch("frames", queryset=VideoFrame.objects.order_by("index"))
@@ -23,7 +24,7 @@ def video_job_list(*, user, status: str | None = None) -> QuerySet[VideoJob]:
     return jobs.order_by("-created_at", "-id")
 
 
-def video_job_get(*, user, job_id: uuid.UUID | str, with_frames: bool = False) -> VideoJob:
+def video_job_get(*, user: User, job_id: uuid.UUID | str, with_frames: bool = False) -> VideoJob:
     jobs = VideoJob.objects.filter(user=user, id=job_id).select_related("reservation")
     if with_frames:
         jobs = jobs.prefetch_related(Prefetch("frames", queryset=VideoFrame.objects.order_by("index")))
@@ -33,17 +34,13 @@ def video_job_get(*, user, job_id: uuid.UUID | str, with_frames: bool = False) -
     return job
 
 
-def video_frame_get(*, user, job_id: uuid.UUID | str, index: int) -> VideoFrame:
-    frame = VideoFrame.objects.filter(job__user=user, job_id=job_id, index=index).select_related("job").first()
+def video_frame_get(*, user: User, job_id: uuid.UUID | str, index: int) -> VideoFrame:
+    frame = VideoFrame.objects.filter(job__user=user, job__id=job_id, index=index).select_related("job").first()
     if frame is None:
         # Same answer for a missing job and an index out of range, and for another user's job.
         if not VideoJob.objects.filter(user=user, id=job_id).exists():
             raise NotFound("Video job not found.")
-        count = VideoFrame.objects.filter(job_id=job_id).count()
+        count = VideoFrame.objects.filter(job__id=job_id).count()
         has = f"{count} frames (indexes 0 to {count - 1})" if count else "no frames"
         raise NotFound(f"Frame {index} does not exist; this job has {has}.", code="frame_not_found")
     return frame
-
-
-def video_asset_get(*, job: VideoJob, kind: str) -> VideoAsset | None:
-    return VideoAsset.objects.filter(job=job, kind=kind).first()

@@ -7,8 +7,11 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.request import Request
 
+from core.api.casing import to_camel
 from video.models import VideoFrame, VideoJob
+from video.services.metadata import VideoMetadata
 
 MIN_FRAME_INTERVAL = 0.1
 MAX_FRAME_INTERVAL = 60.0
@@ -58,7 +61,7 @@ class StoryboardQuerySerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=["json", "jpg", "vtt"], required=False, default="json")
 
 
-def _absolute(request, path: str) -> str:
+def _absolute(request: Request | None, path: str) -> str:
     return request.build_absolute_uri(path) if request is not None else path
 
 
@@ -87,11 +90,24 @@ class VideoOptionsSerializer(serializers.Serializer):
     thumbnail_timestamp = serializers.FloatField()
 
 
+class VideoMetadataField(serializers.JSONField):
+    """`VideoJob.metadata`, stored snake_case (`VideoMetadata`), rendered with the camelCase keys
+    clients read (`hasAudio`) in the shape's order. The envelope leaves `metadata` values as they
+    are (elsewhere they are the user's own JSON), so the keys are converted here."""
+
+    def to_representation(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        known = [key for key in VideoMetadata.__annotations__ if key in value]
+        ordered = known + [key for key in value if key not in VideoMetadata.__annotations__]
+        return {to_camel(key): value[key] for key in ordered}
+
+
 class VideoJobSerializer(serializers.ModelSerializer):
     """The job as the mobile app reads it (upload answer, list items and details)."""
 
     options = serializers.SerializerMethodField()
-    metadata = serializers.JSONField()
+    metadata = VideoMetadataField()
     frames = VideoFrameSerializer(many=True, read_only=True)
     frame_count = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()

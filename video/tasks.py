@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.exceptions import MaxRetriesExceededError
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from video import services
+from video import media, services
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ MAX_TRANSIENT_RETRIES = 3
 
 
 @shared_task(bind=True, name="video.process_job", acks_late=True, reject_on_worker_lost=True, max_retries=5)
-def process_video_job(self, job_id: str) -> str:
+def process_video_job(self: Task, job_id: str) -> str:
     claim = services.video_job_claim(job_id=job_id, task_id=self.request.id or "")
     if claim.retry_in is not None:
         # Another delivery holds the job with a fresh heartbeat (or held it until its worker
@@ -58,7 +58,7 @@ def process_video_job(self, job_id: str) -> str:
             # the next progress checkpoint): that is a stop, not a failure.
             logger.info("Video job %s stopped: cancelled, deleted or taken over (%s)", job_id, exc)
             return "cancelled"
-        if not isinstance(exc, services.media.MediaError):
+        if not isinstance(exc, media.MediaError):
             logger.exception("Video job %s failed", job_id)
         services.video_job_fail(
             job_id=job_id, token=claim.token, error=services.failure_message(exc), code=services.failure_code(exc)

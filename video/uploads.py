@@ -8,6 +8,8 @@ keeps only the `video` part, and stops the upload the moment it grows past the l
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from django.conf import settings
 from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
@@ -39,14 +41,22 @@ def too_large_message() -> str:
 class VideoUploadHandler(TemporaryFileUploadHandler):
     """Writes the `video` part to a temporary file and discards every other file part."""
 
-    def __init__(self, request=None, *, limit: int | None = None) -> None:
+    def __init__(self, request: HttpRequest | None = None, *, limit: int | None = None) -> None:
         super().__init__(request)
         self.limit = max_upload_bytes() if limit is None else limit
         self.too_large = False
         self.accepted: TemporaryUploadedFile | None = None
         self._current_is_video = False
 
-    def new_file(self, field_name, file_name, content_type, content_length, charset=None, content_type_extra=None):
+    def new_file(
+        self,
+        field_name: str,
+        file_name: str,
+        content_type: str,
+        content_length: int | None,
+        charset: str | None = None,
+        content_type_extra: dict[str, bytes] | None = None,
+    ) -> None:
         # A second `video` part or any other file part is read past without being stored.
         # (Raising SkipFile would make Django close `self.file`, the already accepted video.)
         self._current_is_video = field_name == VIDEO_FIELD and self.accepted is None
@@ -65,13 +75,13 @@ class VideoUploadHandler(TemporaryFileUploadHandler):
         self.file.write(raw_data)
         return None
 
-    def file_complete(self, file_size: int):
+    def file_complete(self, file_size: int) -> UploadedFile | None:
         if not self._current_is_video:
             return None
         self._current_is_video = False
         return super().file_complete(file_size)
 
-    def _refuse(self):
+    def _refuse(self) -> NoReturn:
         self.too_large = True
         # Django closes (and so deletes) the temporary file, then reads the rest of the body
         # without keeping it, so the client still receives the 413.
@@ -117,12 +127,16 @@ def validate_video(upload: UploadedFile | None) -> media.VideoInfo:
             "video: no file was sent (multipart field 'video').",
             errors={VIDEO_FIELD: ["No file was sent in the multipart field 'video'."]},
         )
-    if upload.size > max_upload_bytes():
+    size = upload.size or 0
+    if size > max_upload_bytes():
         raise UploadTooLarge(too_large_message(), errors={VIDEO_FIELD: [too_large_message()]})
-    if upload.size == 0:
+    if size == 0:
         raise InvalidUpload("The video file is empty.", code="invalid_video", errors={VIDEO_FIELD: ["Empty file."]})
     upload_scan(upload, kind="video", field=VIDEO_FIELD)
     try:
+        # Always a file on disk: VideoUploadHandler is the request's only upload handler.
+        if not isinstance(upload, TemporaryUploadedFile):
+            raise TypeError("video uploads must be streamed to a temporary file (install_upload_handler)")
         info = media.probe(upload.temporary_file_path())
     except media.MediaError as exc:
         error = _classify(exc)

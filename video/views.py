@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponse, HttpResponseNotModified
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.utils.http import quote_etag
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.serializer_helpers import ReturnDict
 from rest_framework.views import APIView
 
+from accounts.authentication import request_user
 from core import ratelimit
 from core.api.envelope import counted, ok
 from core.api.pagination import paginate
@@ -21,7 +29,7 @@ from core.api.parsers import CamelCaseMultiPartParser
 from core.exceptions import InvalidUpload, NotFound, UploadTooLarge
 from video import media, selectors, services, uploads
 from video import openapi_examples as examples
-from video.models import VideoAsset
+from video.models import VideoAsset, VideoJob
 from video.serializers import (
     AssetPendingSerializer,
     StoryboardQuerySerializer,
@@ -39,18 +47,19 @@ MAX_IDEMPOTENCY_KEY = 255
 FILE_CACHE_CONTROL = "private, max-age=86400"
 
 
-def _job_data(request: Request, job) -> dict:
+def _job_data(request: Request, job: VideoJob) -> ReturnDict[str, Any]:
     return VideoJobSerializer(job, context={"request": request}).data
 
 
-def _file_response(request: Request, stored: services.StoredFile, *, filename: str) -> HttpResponse:
+def _file_response(request: Request, stored: services.StoredFile, *, filename: str) -> HttpResponseBase:
     """Stream a stored file with its type, length and validators; 304 when the client has it."""
     if_none_match = request.headers.get("If-None-Match", "")
     if stored.etag and stored.etag in {tag.strip() for tag in if_none_match.split(",")}:
-        response = HttpResponseNotModified()
-        response["ETag"] = stored.etag
-        response["Cache-Control"] = FILE_CACHE_CONTROL
-        return response
+        not_modified = HttpResponseNotModified()
+        not_modified["ETag"] = stored.etag
+        not_modified["Cache-Control"] = FILE_CACHE_CONTROL
+        return not_modified
+    response: HttpResponseBase
     if stored.content is not None:
         response = HttpResponse(stored.content, content_type=stored.content_type)
     else:
@@ -102,7 +111,8 @@ class VideoUploadView(APIView):
         if len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
             uploads.drain(request._request)
             raise InvalidUpload(f"{IDEMPOTENCY_HEADER} must be at most {MAX_IDEMPOTENCY_KEY} printable characters.")
-        existing = services.video_job_find_by_idempotency_key(user=request.user, key=key)
+        user = request_user(request)
+        existing = services.video_job_find_by_idempotency_key(user=user, key=key)
         if existing is not None:
             # The first upload with this key already made the job: the body is read and dropped.
             uploads.drain(request._request)
@@ -124,7 +134,7 @@ class VideoUploadView(APIView):
             options.is_valid(raise_exception=True)
             info = uploads.validate_video(upload)
             job, _created = services.video_job_create(
-                user=request.user,
+                user=user,
                 upload=upload,
                 info=info,
                 options=services.UploadOptions(**options.validated_data),
@@ -141,7 +151,7 @@ class VideoJobListView(APIView):
     @extend_schema(
         tags=["video"],
         parameters=[
-            OpenApiParameter("status", OpenApiTypes.STR, enum=list(services.Status.values)),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=list(VideoJob.Status.values)),
             OpenApiParameter("page", OpenApiTypes.INT),
             OpenApiParameter("limit", OpenApiTypes.INT),
         ],
@@ -149,29 +159,29 @@ class VideoJobListView(APIView):
         examples=[examples.JOBS],
     )
     def get(self, request: Request) -> Response:
-        jobs = selectors.video_job_list(user=request.user, status=request.query_params.get("status") or None)
+        jobs = selectors.video_job_list(user=request_user(request), status=request.query_params.get("status") or None)
         return paginate(request=request, queryset=jobs, serializer_class=VideoJobSerializer)
 
 
 class VideoJobDetailView(APIView):
     @extend_schema(tags=["video"], responses={200: VideoJobSerializer}, examples=[examples.JOB])
-    def get(self, request: Request, job_id) -> Response:
-        job = selectors.video_job_get(user=request.user, job_id=job_id, with_frames=True)
+    def get(self, request: Request, job_id: uuid.UUID) -> Response:
+        job = selectors.video_job_get(user=request_user(request), job_id=job_id, with_frames=True)
         return ok(_job_data(request, job))
 
     @extend_schema(tags=["video"], responses={200: VideoJobDeletedSerializer}, examples=[examples.JOB_DELETED])
-    def delete(self, request: Request, job_id) -> Response:
-        job = selectors.video_job_get(user=request.user, job_id=job_id)
+    def delete(self, request: Request, job_id: uuid.UUID) -> Response:
+        job = selectors.video_job_get(user=request_user(request), job_id=job_id)
         services.video_job_delete(job=job)
-        return ok({"id": str(job_id)}, message="Video job deleted")
+        return ok(VideoJobDeletedSerializer({"id": job_id}).data, message="Video job deleted")
 
 
 class VideoFrameView(APIView):
     rate_category = ratelimit.DOWNLOAD
 
     @extend_schema(tags=["video"], responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 304: None, 404: None})
-    def get(self, request: Request, job_id, index: int) -> HttpResponse:
-        frame = selectors.video_frame_get(user=request.user, job_id=job_id, index=index)
+    def get(self, request: Request, job_id: uuid.UUID, index: int) -> HttpResponseBase:
+        frame = selectors.video_frame_get(user=request_user(request), job_id=job_id, index=index)
         stored = services.frame_file(frame=frame)
         return _file_response(request, stored, filename=stored.name.rsplit("/", 1)[-1])
 
@@ -184,10 +194,10 @@ class VideoThumbnailView(APIView):
         parameters=[ThumbnailQuerySerializer],
         responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 304: None, 404: None, 409: None},
     )
-    def get(self, request: Request, job_id) -> HttpResponse:
+    def get(self, request: Request, job_id: uuid.UUID) -> HttpResponseBase:
         query = ThumbnailQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        job = selectors.video_job_get(user=request.user, job_id=job_id)
+        job = selectors.video_job_get(user=request_user(request), job_id=job_id)
         stored = services.video_thumbnail_get(job=job, **query.validated_data)
         return _file_response(request, stored, filename="thumbnail.jpg")
 
@@ -196,8 +206,11 @@ class _FormatIsOurs(DefaultContentNegotiation):
     """`?format=` chooses the storyboard's representation (json, jpg, vtt) here; DRF would
     otherwise take it as a renderer name and answer 404 for anything but json."""
 
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
 
 
 class VideoStoryboardView(APIView):
@@ -221,10 +234,10 @@ class VideoStoryboardView(APIView):
         },
         examples=[examples.STORYBOARD, examples.STORYBOARD_PENDING],
     )
-    def get(self, request: Request, job_id) -> HttpResponse:
+    def get(self, request: Request, job_id: uuid.UUID) -> HttpResponseBase:
         query = StoryboardQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        job = selectors.video_job_get(user=request.user, job_id=job_id)
+        job = selectors.video_job_get(user=request_user(request), job_id=job_id)
         asset = services.video_asset_request(job=job, kind=VideoAsset.Kind.STORYBOARD)
         if asset.status != VideoAsset.Status.READY:
             return _asset_pending(asset)
@@ -239,7 +252,7 @@ class VideoStoryboardView(APIView):
             response = HttpResponse(body, content_type="text/vtt; charset=utf-8")
             response["Cache-Control"] = FILE_CACHE_CONTROL
             return response
-        return ok({**asset.data, "sprite_url": sprite_url, "status": "ready"})
+        return ok(StoryboardSerializer({**asset.data, "sprite_url": sprite_url, "status": "ready"}).data)
 
 
 class VideoPreviewView(APIView):
@@ -255,8 +268,8 @@ class VideoPreviewView(APIView):
         },
         examples=[examples.PREVIEW_PENDING],
     )
-    def get(self, request: Request, job_id) -> HttpResponse:
-        job = selectors.video_job_get(user=request.user, job_id=job_id)
+    def get(self, request: Request, job_id: uuid.UUID) -> HttpResponseBase:
+        job = selectors.video_job_get(user=request_user(request), job_id=job_id)
         asset = services.video_asset_request(job=job, kind=VideoAsset.Kind.PREVIEW_GIF)
         if asset.status != VideoAsset.Status.READY:
             return _asset_pending(asset)

@@ -12,6 +12,7 @@ function saves a whole row, so concurrent workers, reapers and cancels never und
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Mapping
@@ -59,7 +60,7 @@ def _stale_before(kind: JobKind[Any], now: datetime) -> datetime:
 
 
 def _owned(kind: JobKind[J], job_id: JobId, token: str) -> QuerySet[J]:
-    return kind.rows().filter(id=job_id, status=JobStatus.RUNNING, claim_token=token)
+    return kind.rows().filter(pk=job_id, status=JobStatus.RUNNING, claim_token=token)
 
 
 def job_claim(*, kind: JobKind[J], job_id: JobId, task_id: str = "") -> Claim[J]:
@@ -77,7 +78,7 @@ def job_claim(*, kind: JobKind[J], job_id: JobId, task_id: str = "") -> Claim[J]
     )
     rows = (
         kind.rows()
-        .filter(claimable, id=job_id, attempts__lt=max_attempts)
+        .filter(claimable, pk=job_id, attempts__lt=max_attempts)
         .update(
             status=JobStatus.RUNNING,
             claim_token=token,
@@ -92,17 +93,17 @@ def job_claim(*, kind: JobKind[J], job_id: JobId, task_id: str = "") -> Claim[J]
         )
     )
     if rows:
-        job = kind.rows().select_related(*kind.select_related).get(id=job_id)
+        job = kind.rows().select_related(*kind.select_related).get(pk=job_id)
         kind.event(JobStatus.RUNNING)
         return Claim(job=job, token=token)
-    current = kind.rows().filter(id=job_id).first()
+    current = kind.rows().filter(pk=job_id).first()
     if current is None:
         return Claim(reason="deleted")
     if current.status == JobStatus.RUNNING and current.attempts < max_attempts:
         stale_at = (current.heartbeat_at or now) + timedelta(seconds=kind.stale_seconds)
         return Claim(retry_in=max((stale_at - now).total_seconds(), 1.0), reason="busy")
     if current.status in kind.waiting_statuses:
-        job_fail(kind=kind, job_id=current.id, error=interrupted_message(current.attempts), code="interrupted")
+        job_fail(kind=kind, job_id=current.pk, error=interrupted_message(current.attempts), code="interrupted")
         return Claim(reason="attempts exhausted")
     return Claim(reason=current.status)
 
@@ -160,14 +161,14 @@ def job_complete(
 
 
 def _settle(kind: JobKind[Any], job_id: JobId, *, units: int | None, usage: Mapping[str, float] | None) -> None:
-    job = kind.rows().select_related(*kind.select_related).filter(id=job_id).first()
+    job = kind.rows().select_related(*kind.select_related).filter(pk=job_id).first()
     if job is not None:
         kind.billing.settle(job, units=units, usage=usage)
 
 
 def job_fail(*, kind: JobKind[Any], job_id: JobId, error: str, code: str = "failed", token: str = "") -> bool:
     """Mark an active job failed (only the run's own, when `token` is given) and refund it."""
-    rows = kind.rows().filter(id=job_id, status__in=kind.active_statuses)
+    rows = kind.rows().filter(pk=job_id, status__in=kind.active_statuses)
     if token:
         rows = rows.filter(claim_token=token)
     return _fail(kind, rows, job_id=job_id, error=error, code=code)
@@ -185,7 +186,7 @@ def _fail(kind: JobKind[Any], rows: QuerySet[Any], *, job_id: JobId, error: str,
             updated_at=now,
         )
         if failed:
-            kind.billing.refund(kind.rows().select_related(*kind.select_related).get(id=job_id))
+            kind.billing.refund(kind.rows().select_related(*kind.select_related).get(pk=job_id))
     if failed:
         logger.info("%s job %s failed: %s", kind.name, job_id, error)
         kind.event(JobStatus.FAILED)
@@ -197,12 +198,12 @@ def job_cancel(*, kind: JobKind[Any], job_id: JobId) -> bool:
     token no longer matches) and cleans up; its task is also revoked, best effort."""
     now = timezone.now()
     with transaction.atomic():
-        job = kind.rows().select_related(*kind.select_related).filter(id=job_id).first()
+        job = kind.rows().select_related(*kind.select_related).filter(pk=job_id).first()
         if job is None:
             return False
         rows = (
             kind.rows()
-            .filter(id=job_id, status__in=kind.active_statuses)
+            .filter(pk=job_id, status__in=kind.active_statuses)
             .update(status=JobStatus.CANCELLED, claim_token="", completed_at=now, updated_at=now)
         )
         if rows:
@@ -228,7 +229,7 @@ def job_requeue(*, kind: JobKind[Any], job_id: JobId) -> bool:
     Attempts start over: the operator decided the job deserves them."""
     rows = (
         kind.rows()
-        .filter(id=job_id)
+        .filter(pk=job_id)
         .exclude(status=JobStatus.RUNNING)
         .update(
             status=JobStatus.QUEUED,
@@ -265,31 +266,31 @@ def jobs_reap(*, kind: JobKind[Any], now: datetime | None = None) -> ReapReport:
     max_attempts = kind.max_attempts
     report = ReapReport()
     stale = kind.rows().filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale_before)
-    for job in stale.only("id", "attempts", "heartbeat_at", "claim_token"):
+    for job in stale.only("attempts", "heartbeat_at", "claim_token"):
         # Conditional on the heartbeat and token seen: a worker that beat meanwhile keeps its job.
         seen = kind.rows().filter(
-            id=job.id, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at, claim_token=job.claim_token
+            pk=job.pk, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at, claim_token=job.claim_token
         )
         if job.attempts >= max_attempts:
-            if _fail(kind, seen, job_id=job.id, error=interrupted_message(job.attempts), code="interrupted"):
-                report.failed.append(str(job.id))
+            if _fail(kind, seen, job_id=job.pk, error=interrupted_message(job.attempts), code="interrupted"):
+                report.failed.append(str(job.pk))
             continue
         with transaction.atomic():
             if seen.update(status=JobStatus.QUEUED, claim_token="", task_id=uuid.uuid4().hex, updated_at=now):
-                transaction.on_commit(lambda job_id=job.id: _send(kind, job_id))
-                report.requeued.append(str(job.id))
+                transaction.on_commit(functools.partial(_send, kind, job.pk))
+                report.requeued.append(str(job.pk))
     waiting = Q()
     for status, windows in kind.waiting.items():
         waiting |= Q(status=status, updated_at__lt=now - timedelta(seconds=windows * kind.stale_seconds))
-    for job in kind.rows().filter(waiting).only("id", "attempts", "updated_at"):
+    for job in kind.rows().filter(waiting).only("attempts", "updated_at"):
         if job.attempts >= max_attempts:
-            if job_fail(kind=kind, job_id=job.id, error=interrupted_message(job.attempts), code="interrupted"):
-                report.failed.append(str(job.id))
+            if job_fail(kind=kind, job_id=job.pk, error=interrupted_message(job.attempts), code="interrupted"):
+                report.failed.append(str(job.pk))
             continue
         # Claimed by the touch: of several reapers seeing the same row, one sends it.
-        if kind.rows().filter(id=job.id, updated_at=job.updated_at).update(updated_at=now):
-            _send(kind, job.id)
-            report.resent.append(str(job.id))
+        if kind.rows().filter(pk=job.pk, updated_at=job.updated_at).update(updated_at=now):
+            _send(kind, job.pk)
+            report.resent.append(str(job.pk))
     if report:
         logger.warning(
             "%s reaper: requeued %s, failed %s, resent %s", kind.name, report.requeued, report.failed, report.resent

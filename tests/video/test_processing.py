@@ -58,7 +58,7 @@ def test_six_second_clip_at_one_second_gives_six_exact_frames(process, clips, se
         "codec": "h264",
         "bitrate": job.metadata["bitrate"],
         "rotation": 0,
-        "hasAudio": False,
+        "has_audio": False,
         "size": clips["index"].stat().st_size,
         "container": "mp4",
     }

@@ -12,7 +12,7 @@ from PIL import Image
 
 from tests.video.conftest import media_files, upload
 from tests.video.media_fixtures import frame_index_of
-from video import services
+from video import services, storage
 from video.models import VideoJob
 
 pytestmark = pytest.mark.django_db
@@ -24,12 +24,12 @@ def remote_storage(settings):
         **settings.STORAGES,
         "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     }
-    assert services._local_path("videos") is None
+    assert storage.local_path("videos") is None
     return default_storage
 
 
 def stored_names(prefix: str) -> list[str]:
-    return sorted(services._walk(prefix))
+    return sorted(storage.walk(prefix))
 
 
 def test_processing_through_the_storage_api(remote_storage, process, clips, settings, user, client_a):
@@ -68,7 +68,7 @@ def test_rerun_and_delete_through_the_storage_api(
     with django_capture_on_commit_callbacks(execute=True):
         services.video_job_delete(job=job)
 
-    for root in services.ROOTS:
+    for root in storage.ROOTS:
         assert stored_names(f"{root}/{user.pk}") == []
     assert not VideoJob.objects.exists()
 

@@ -3,6 +3,8 @@ uploaded video has vanished from storage (the beat task runs the same service da
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandParser
 
 from video.services import video_files_cleanup
@@ -23,7 +25,7 @@ class Command(BaseCommand):
             help="Keep files younger than this (default: VIDEO_CLEANUP_GRACE_SECONDS).",
         )
 
-    def handle(self, *args, dry_run: bool, grace_seconds: int | None, verbosity: int, **options) -> None:
+    def handle(self, *args: Any, dry_run: bool, grace_seconds: int | None, verbosity: int, **options: Any) -> None:
         report = video_files_cleanup(dry_run=dry_run, grace_seconds=grace_seconds)
         verb = "would remove" if dry_run else "removed"
         if verbosity >= 2:
