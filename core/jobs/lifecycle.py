@@ -279,7 +279,8 @@ def jobs_reap(*, kind: JobKind[Any], now: datetime | None = None) -> ReapReport:
             if seen.update(status=JobStatus.QUEUED, claim_token="", task_id=uuid.uuid4().hex, updated_at=now):
                 transaction.on_commit(functools.partial(_send, kind, job.pk))
                 report.requeued.append(str(job.pk))
-    waiting = Q()
+    # An empty Q() would match every row: a kind with no waiting states has nothing to resend.
+    waiting = Q(pk__in=[])
     for status, windows in kind.waiting.items():
         waiting |= Q(status=status, updated_at__lt=now - timedelta(seconds=windows * kind.stale_seconds))
     for job in kind.rows().filter(waiting).only("attempts", "updated_at"):

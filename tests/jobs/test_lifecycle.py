@@ -4,6 +4,7 @@ and the reaper's requeue-or-fail with bounded attempts."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import timedelta
 
@@ -245,3 +246,13 @@ def test_requeue_starts_a_finished_job_afresh_but_not_a_running_one(
     job.refresh_from_db()
     assert (job.status, job.attempts, job.error, job.error_code) == ("queued", 0, "", "")
     assert sent.ids == [job.id]
+
+
+def test_a_kind_without_waiting_states_resends_nothing(kind, make_job, sent, settings):
+    job = make_job()
+    VideoJob.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(days=1))
+
+    report = lifecycle.jobs_reap(kind=dataclasses.replace(kind, waiting={}))
+
+    assert not report
+    assert sent.ids == []
