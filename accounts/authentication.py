@@ -19,6 +19,7 @@ from rest_framework_simplejwt.utils import aware_utcnow
 
 from accounts.models import DeviceSession, User
 from accounts.selectors import device_session_get_active
+from quotas.services import quota_account_ensure
 
 
 @lru_cache(maxsize=4096)
@@ -81,6 +82,9 @@ class SessionJWTAuthentication(JWTAuthentication):
             DeviceSession.objects.filter(pk=session.pk).update(last_used_at=now)
             session.last_used_at = now
         user.device_session = session
+        # Every authenticated response reports the quota (X-Quota-*): open the account or start
+        # its new period now. With the account loaded by the lookup above this costs no query.
+        quota_account_ensure(user=user)
         return user
 
 

@@ -4,6 +4,8 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from accounts.models import DeviceSession, User
+from quotas.selectors import quota_account_summary
+from quotas.services import quota_account_ensure
 
 # Unbound and stateless: formats like any DateTimeField of a serializer (ISO 8601, current zone).
 _DATETIME = serializers.DateTimeField()
@@ -57,9 +59,9 @@ class UserSerializer(serializers.Serializer):
         return request.build_absolute_uri(url) if request else url
 
     def get_quota(self, user: User) -> dict:
-        from quotas.selectors import quota_summary
-
-        summary = quota_summary(user=user)
+        # Ensured, not only read: a user serialized outside an authenticated request (sign-up,
+        # the admin's tools) may have no account yet.
+        summary = quota_account_summary(quota_account_ensure(user=user))
         return {"limit": summary["limit"], "used": summary["used"], "reset_date": summary["reset_date"]}
 
 

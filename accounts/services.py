@@ -20,6 +20,7 @@ from accounts.models import DeviceSession, User
 from accounts.tokens import TokenPair, refresh_jtis_blacklist, refresh_token_decode, token_pair_issue
 from core.api.outages import CACHE_ERRORS
 from core.exceptions import AuthenticationFailed, Conflict, InvalidInput
+from quotas.services import quota_account_ensure
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ def session_start(*, user: User, device: DeviceInfo, provider: str = User.Provid
     session.save()
     User.objects.filter(pk=user.pk).update(last_login=now)
     user.last_login = now
+    quota_account_ensure(user=user)  # the answer and every later request report the quota
     return SignIn(user=user, session=session, tokens=tokens)
 
 
