@@ -83,7 +83,7 @@ class DeviceSessionAdmin(admin.ModelAdmin):
 # --- User management: reactivating an account the user deactivated (POST /api/user/deactivate) ---
 @admin.action(description="Reactivate the selected deactivated accounts")
 def reactivate_accounts(modeladmin, request, queryset) -> None:
-    from accounts.profile_services import account_reactivate
+    from accounts.services.profile import account_reactivate
 
     count = 0
     for user in queryset.filter(is_active=False):

@@ -17,7 +17,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.avatars import avatar_file_delete_on_commit, avatar_file_store, avatar_image_process
 from accounts.models import User
-from accounts.services import sessions_revoke_all
+from accounts.services.auth import sessions_revoke_all
 from core.exceptions import InvalidInput, NotFound
 
 logger = logging.getLogger(__name__)

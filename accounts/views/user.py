@@ -1,5 +1,5 @@
 """`/api/user/...`: profile, avatar, deactivation and account deletion (thin views over
-`accounts.profile_services`). Quota and usage statistics live in `quotas.views`."""
+`accounts.services.profile`). Quota and usage statistics live in `quotas.views`."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import openapi_examples as examples
-from accounts import profile_services
 from accounts.avatars import avatar_content_type, avatar_etag
 from accounts.models import User
-from accounts.serializers import RevokedSessionsSerializer, UserSerializer
-from accounts.user_serializers import AvatarUploadSerializer, IdentityConfirmSerializer, ProfileUpdateSerializer
+from accounts.serializers.auth import RevokedSessionsSerializer
+from accounts.serializers.profile import AvatarUploadSerializer, IdentityConfirmSerializer, ProfileUpdateSerializer
+from accounts.serializers.user import UserSerializer
+from accounts.services import profile as profile_services
 from core import ratelimit
 from core.api.envelope import ok
 from core.api.parsers import CamelCaseFormParser, CamelCaseMultiPartParser

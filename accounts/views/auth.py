@@ -1,4 +1,4 @@
-"""`/api/auth/...`: thin views over `accounts.services`."""
+"""`/api/auth/...`: thin views over `accounts.services.auth`."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import openapi_examples as examples
-from accounts import services
 from accounts.devices import device_name_from_request, user_agent_from_request
 from accounts.models import DeviceSession
-from accounts.serializers import (
+from accounts.serializers.auth import (
     AuthResultSerializer,
     ChangePasswordSerializer,
     DeviceSessionSerializer,
@@ -24,8 +23,9 @@ from accounts.serializers import (
     RevokedSerializer,
     RevokedSessionsSerializer,
     TokenPairSerializer,
-    UserSerializer,
 )
+from accounts.serializers.user import UserSerializer
+from accounts.services import auth as services
 from core import ratelimit
 from core.api.envelope import ok
 from core.api.pagination import paginate
