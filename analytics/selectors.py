@@ -5,12 +5,13 @@ number of rows; nothing here writes."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, TypedDict
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet, Sum
+from django.db.models import Aggregate, Count, F, FloatField, Q, Sum
 from django.db.models.functions import TruncDate
 
 from ai_services.models import AIJob
@@ -66,7 +67,7 @@ class Percentile(Aggregate):
         super().__init__(expression, fraction=float(fraction))
 
 
-def _per_day(rows: QuerySet[Any, dict[str, Any]], key: str, value: str) -> DayTable:
+def _per_day(rows: Iterable[Mapping[str, Any]], key: str, value: str) -> DayTable:
     table: DayTable = defaultdict(dict)
     for row in rows:
         table[row["day"]][row[key]] = row[value]

@@ -123,7 +123,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             unit="failed calls",
         ),
         "latency_chart": grouped_bars(
-            [(m.label, dict(latency[m.key])) for m in modalities if m.key in latency], [P50, P95], unit="ms"
+            [
+                (m.label, {"p50": latency[m.key]["p50"], "p95": latency[m.key]["p95"]})
+                for m in modalities
+                if m.key in latency
+            ],
+            [P50, P95],
+            unit="ms",
         ),
         "units_chart": stacked_columns(day_list, units, services, unit="units"),
         "video_chart": stacked_columns(day_list, video, video_states, unit="video jobs"),

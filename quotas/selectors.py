@@ -5,8 +5,9 @@ accounts, and is called wherever an account must exist before it is read."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime, time, timedelta, tzinfo
-from typing import TypedDict
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -187,7 +188,7 @@ def usage_stats(*, user: AbstractBaseUser, days: int = 30, now: datetime | None 
 
     services: dict[str, ServiceUsage] = {}
     for service in Service:
-        row = per_service.get(service.value, {})
+        row: Mapping[str, Any] = per_service.get(service.value) or {}
         average = row.get("average_processing_ms")
         services[service.value] = {
             "label": service.label,
