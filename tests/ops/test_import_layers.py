@@ -85,6 +85,19 @@ def test_imports_point_one_way():
     assert not new, "imports against the layering (see ALLOWED):\n" + "\n".join(f"{a} -> {b}" for a, b in new)
 
 
+def test_selectors_do_not_call_services():
+    """Selectors only read: none imports a services module (which would also be an import cycle,
+    since services read through selectors)."""
+    found = sorted(
+        (module, imported)
+        for module, path in _modules()
+        if module.split(".")[-1] == "selectors" or ".selectors." in f"{module}."
+        for imported in _imports(module, path)
+        if imported.split(".")[-1] == "services" or ".services." in f"{imported}."
+    )
+    assert not found, "\n".join(f"{a} -> {b}" for a, b in found)
+
+
 def test_the_known_violations_are_still_there():
     gone = sorted(KNOWN_VIOLATIONS - _violations())
     assert not gone, "fixed, remove from KNOWN_VIOLATIONS:\n" + "\n".join(f"{a} -> {b}" for a, b in gone)
