@@ -5,6 +5,8 @@ from allauth.socialaccount.admin import SocialAccountAdmin as BaseSocialAccountA
 from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 
 from accounts import services
 from accounts.admin_login import ProtectedAdminLoginForm
@@ -14,16 +16,27 @@ from accounts.models import DeviceSession, User
 admin.site.login_form = ProtectedAdminLoginForm
 
 
+_SESSION_FIELDS = (
+    "device_name",
+    "ip_address",
+    "provider",
+    "created_at",
+    "last_used_at",
+    "revoked_at",
+    "revoked_reason",
+)
+
+
 class DeviceSessionInline(admin.TabularInline):
     model = DeviceSession
     extra = 0
     can_delete = False
-    fields = ["device_name", "ip_address", "provider", "created_at", "last_used_at", "revoked_at", "revoked_reason"]
-    readonly_fields = fields
+    fields = _SESSION_FIELDS
+    readonly_fields = _SESSION_FIELDS
     ordering = ["-last_used_at"]
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -54,7 +67,7 @@ class UserAdmin(BaseUserAdmin):
         return f"{account.used} / {account.limit}" if account else "-"
 
     @admin.action(description="Sign out every device of the selected users")
-    def revoke_all_sessions(self, request, queryset) -> None:
+    def revoke_all_sessions(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         total = sum(services.sessions_revoke_all(user=user, reason="admin") for user in queryset)
         self.message_user(request, f"Revoked {total} sessions.", messages.SUCCESS)
 
@@ -68,11 +81,11 @@ class DeviceSessionAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in DeviceSession._meta.fields]
     actions = ["revoke"]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     @admin.action(description="Revoke the selected sessions")
-    def revoke(self, request, queryset) -> None:
+    def revoke(self, request: HttpRequest, queryset: QuerySet[DeviceSession]) -> None:
         count = 0
         for session in queryset.filter(revoked_at__isnull=True).select_related("user"):
             services.session_revoke(user=session.user, session_id=session.id, reason="admin")
@@ -82,8 +95,8 @@ class DeviceSessionAdmin(admin.ModelAdmin):
 
 # --- User management: reactivating an account the user deactivated (POST /api/user/deactivate) ---
 @admin.action(description="Reactivate the selected deactivated accounts")
-def reactivate_accounts(modeladmin, request, queryset) -> None:
-    from accounts.profile_services import account_reactivate
+def reactivate_accounts(modeladmin: UserAdmin, request: HttpRequest, queryset: QuerySet[User]) -> None:
+    from accounts.services.profile import account_reactivate
 
     count = 0
     for user in queryset.filter(is_active=False):
@@ -110,5 +123,5 @@ class SocialAccountAdmin(BaseSocialAccountAdmin):
     list_select_related = ["user"]
     readonly_fields = ["provider", "uid", "extra_data", "date_joined", "last_login"]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # links are made by signing in with Google

@@ -23,7 +23,9 @@ class ProtectedAdminLoginForm(AdminAuthenticationForm):
         password = self.cleaned_data.get("password")
         if email is not None and password:
             try:
-                user = services.user_authenticate(email=email, password=password, address=client_ip(self.request))
+                user = services.user_authenticate(
+                    email=email, password=password, address=client_ip(self.request) if self.request else None
+                )
             except RateLimited as exc:
                 raise ValidationError(exc.message, code="rate_limited") from None
             except AuthenticationFailed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -14,11 +15,12 @@ from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.settings import api_settings
-from rest_framework_simplejwt.tokens import AccessToken
+from rest_framework_simplejwt.tokens import AccessToken, Token
 from rest_framework_simplejwt.utils import aware_utcnow
 
 from accounts.models import DeviceSession, User
 from accounts.selectors import device_session_get_active
+from quotas.services import quota_account_ensure
 
 
 @lru_cache(maxsize=4096)
@@ -29,7 +31,8 @@ def _access_token_verified(raw_token: bytes) -> AccessToken:
     for its whole lifetime: decoding and checking the HMAC again was ~15% of `/me`. Failures
     raise and are not cached. What can change (the session's revocation) is still read per
     request."""
-    return AccessToken(raw_token)
+    # simplejwt annotates the raw token as a `Token`; it takes (and is given) the encoded bytes.
+    return AccessToken(raw_token)  # type: ignore[arg-type]
 
 
 class SessionJWTAuthentication(JWTAuthentication):
@@ -39,15 +42,22 @@ class SessionJWTAuthentication(JWTAuthentication):
     password change, a reused refresh token) take effect at once instead of at token expiry.
     """
 
-    def authenticate_header(self, request) -> str:
+    def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'
 
-    def authenticate(self, request):
+    # simplejwt annotates these with a TypeVar bound to neither the class nor an argument, which
+    # no concrete override can match; this backend always returns our `User`.
+    def authenticate(self, request: Request) -> tuple[User, Token] | None:  # type: ignore[override]
         result = super().authenticate(request)
-        if result is not None:
-            # Exposed on the Django request for middleware that runs after the view.
-            request._request.api_user = result[0]
-        return result
+        if result is None:
+            return None
+        user = result[0]
+        assert isinstance(user, User)  # get_user below returns nothing else
+        # Exposed on the Django request for middleware that runs after the view (an attribute
+        # HttpRequest's type does not declare, hence the untyped handle).
+        django_request: Any = request._request
+        django_request.api_user = user
+        return user, result[1]
 
     def get_validated_token(self, raw_token: bytes) -> AccessToken:
         try:
@@ -63,7 +73,7 @@ class SessionJWTAuthentication(JWTAuthentication):
             raise exceptions.AuthenticationFailed("The access token has expired.", code="token_expired") from None
         return token
 
-    def get_user(self, validated_token: AccessToken):
+    def get_user(self, validated_token: Token) -> User:  # type: ignore[override]
         try:
             session_id = uuid.UUID(validated_token["sid"])
             user_id = int(validated_token[api_settings.USER_ID_CLAIM])
@@ -81,6 +91,9 @@ class SessionJWTAuthentication(JWTAuthentication):
             DeviceSession.objects.filter(pk=session.pk).update(last_used_at=now)
             session.last_used_at = now
         user.device_session = session
+        # Every authenticated response reports the quota (X-Quota-*): open the account or start
+        # its new period now. With the account loaded by the lookup above this costs no query.
+        quota_account_ensure(user=user)
         return user
 
 

@@ -21,6 +21,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from accounts.models import User
 from core.exceptions import InvalidUpload, UnsupportedMediaType, UploadTooLarge
 from core.scanning import upload_scan
 
@@ -134,10 +135,10 @@ def avatar_etag(name: str) -> str:
     return '"' + hashlib.sha256(name.encode()).hexdigest()[:32] + '"'
 
 
-def avatar_files_delete_for_user(*, user) -> None:
+def avatar_files_delete_for_user(*, user: User) -> None:
     """Account-deletion clean-up (settings.ACCOUNT_DELETION_CLEANUPS): the avatar file and any
     other file left in the user's avatar folder."""
-    names = {user.avatar.name} if user.avatar else set()
+    names: set[str] = {user.avatar.name} if user.avatar.name else set()
     folder = f"avatars/{user.pk}"
     try:
         _dirs, files = default_storage.listdir(folder)

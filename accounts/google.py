@@ -44,7 +44,8 @@ class _CertsCachingSession(requests.Session):
         super().__init__()
         self._timeout = timeout
 
-    def get(self, url, **kwargs):  # type: ignore[override]
+    # Any: the cached answer is a `_CachedResponse` standing in for a Response (json() only).
+    def get(self, url: str | bytes, **kwargs: Any) -> Any:
         if url != settings.GOOGLE_CERTS_URL:
             return super().get(url, timeout=self._timeout, **kwargs)
         try:

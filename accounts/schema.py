@@ -1,3 +1,5 @@
+from typing import Any
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
@@ -5,7 +7,7 @@ class SessionJWTScheme(OpenApiAuthenticationExtension):
     target_class = "accounts.authentication.SessionJWTAuthentication"
     name = "bearerAuth"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {
             "type": "http",
             "scheme": "bearer",

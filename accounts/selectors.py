@@ -64,7 +64,8 @@ def _prepare(connection: BaseDatabaseWrapper, alias: str) -> _Prepared:
         compiler=compiler,
         converters=compiler.get_converters(fields),
         init_list=[column[0].target.attname for column in select[start:end]],
-        populators=get_related_populators(klass_info, select, alias),
+        # django-stubs describes Django 6's signature (a `fetch_mode` argument); 5.2 has none.
+        populators=get_related_populators(klass_info, select, alias),  # type: ignore[call-arg]
         fields_end=end,
     )
 

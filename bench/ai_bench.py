@@ -191,9 +191,9 @@ def bench_chat(rounds: int, requests: int) -> dict[str, float]:
             # Enough quota for every request of the run (2 units per chat).
             subprocess.run(
                 [PY, "manage.py", "shell", "-c",
-                 "from accounts.models import User; from quotas.selectors import quota_account_get; "
-                 "from quotas.services import quota_limit_set; "
-                 f"quota_limit_set(account=quota_account_get(user=User.objects.get(email='{email}')), limit=10**9)"],
+                 "from accounts.models import User; "
+                 "from quotas.services import quota_account_ensure, quota_limit_set; "
+                 f"quota_limit_set(account=quota_account_ensure(user=User.objects.get(email='{email}')), limit=10**9)"],
                 cwd=ROOT, env=env, check=True,
             )  # fmt: skip
 

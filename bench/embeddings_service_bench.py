@@ -196,10 +196,9 @@ def bench_full_request(user, args: argparse.Namespace, summary: list[str]) -> No
 
     from ai_services.query_embeddings import query_embeddings_clear, query_embeddings_stats
     from embeddings import services
-    from quotas.selectors import quota_account_get
-    from quotas.services import quota_limit_set
+    from quotas.services import quota_account_ensure, quota_limit_set
 
-    quota_limit_set(account=quota_account_get(user=user), limit=10**9)
+    quota_limit_set(account=quota_account_ensure(user=user), limit=10**9)
     # A Zipf-like draw (weight 1/rank) over 200 distinct queries: a few popular searches and a long
     # tail, the shape search logs have. The same sequence is run with the cache on and off.
     distinct = [f"what is the weather like on day {i}" for i in range(200)]

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "ai_services",
     "video",
     "embeddings",
+    "analytics",
 ]
 
 MIDDLEWARE = [

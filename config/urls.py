@@ -3,20 +3,21 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from config import dashboard, health
+from analytics import views as analytics_views
+from config import health
 from core import metrics
 
 urlpatterns = [
     path("health", health.health, name="health"),
     path("health/ready", health.ready, name="health-ready"),
     path("metrics", metrics.metrics_view, name="metrics"),
-    path("admin/dashboard/", dashboard.dashboard, name="admin-dashboard"),
+    path("admin/dashboard/", analytics_views.dashboard, name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api-docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
-    path("api/auth/", include("accounts.urls")),
-    path("api/user/", include("accounts.user_urls")),
+    path("api/auth/", include("accounts.urls.auth")),
+    path("api/user/", include("accounts.urls.user")),
     path("api/user/", include("quotas.urls")),
     path("api/ai/", include("ai_services.urls")),
     path("api/video/", include("video.urls")),

@@ -104,7 +104,7 @@ def stacked_columns(
         if (len(days) - 1 - i) % every == 0:  # always label the newest day
             chart.x_ticks.append({"x": round(x + bar_width / 2, 1), "label": day.strftime("%b %d")})
         segments = []
-        y = bottom
+        y: float = bottom
         for s in series:
             value = values.get(day, {}).get(s.key, 0)
             if not value:

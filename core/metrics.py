@@ -20,7 +20,7 @@ import ipaddress
 import logging
 import os
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -149,7 +149,8 @@ _STORE_TIMEOUT_SECONDS = 1.0
 
 
 def celery_queue_names() -> list[str]:
-    from config.celery import app
+    # The project's Celery app is the current one (config/__init__.py creates it at startup).
+    from celery import current_app as app
 
     names = list(app.amqp.queues.keys()) or [app.conf.task_default_queue]
     for extra in settings.METRICS_EXTRA_QUEUES:
@@ -209,22 +210,21 @@ def queue_depths(broker_url: str, queues: Iterable[str]) -> dict[str, int]:
     raise ValueError(f"queue depth is not supported for broker scheme {broker_url.split(':', 1)[0]!r}")
 
 
+# Reads the quota usage distribution (`quotas.selectors.quota_usage_buckets`, registered by
+# quotas.apps): core imports no app, so the reader is handed in rather than imported.
+_quota_buckets_source: Callable[[], dict[str, int]] | None = None
+
+
+def quota_buckets_source_set(source: Callable[[], dict[str, int]]) -> None:
+    global _quota_buckets_source
+    _quota_buckets_source = source
+
+
 def quota_usage_buckets() -> dict[str, int]:
-    """Quota accounts by share of their limit used this period (one aggregate query)."""
-    from django.db.models import Count, F, Q, Sum
-
-    from quotas.models import QuotaAccount
-
-    # Integer arithmetic only (used/limit < 0.8 as 4*limit > 5*used), so every database agrees.
-    row = QuotaAccount.objects.annotate(limit_x4=F("limit") * 4).aggregate(
-        under_50=Count("pk", filter=Q(limit__gt=F("used") * 2)),
-        from_50_to_80=Count("pk", filter=Q(limit__lte=F("used") * 2, limit_x4__gt=F("used") * 5)),
-        from_80_to_100=Count("pk", filter=Q(limit_x4__lte=F("used") * 5, used__lt=F("limit"))),
-        exhausted=Count("pk", filter=Q(used__gte=F("limit"))),
-        used=Sum("used"),
-        limit=Sum("limit"),
-    )
-    return {key: int(value or 0) for key, value in row.items()}
+    """Quota accounts by share of their limit used this period, from the registered reader."""
+    if _quota_buckets_source is None:
+        raise RuntimeError("no quota usage reader registered (is the quotas app installed?)")
+    return _quota_buckets_source()
 
 
 class ScrapeTimeCollector:

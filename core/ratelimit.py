@@ -30,17 +30,23 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
 from django_ratelimit import ALL
 from django_ratelimit.core import get_usage
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
+from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from core import metrics
 from core.client_address import client_key
+
+if TYPE_CHECKING:  # at run time DRF's views import the throttle and pagination classes from here
+    from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +95,14 @@ def _fail_open(category: str, exc: Exception) -> None:
         logger.warning("Rate-limit counters unavailable (%s: %s): letting requests through", type(exc).__name__, exc)
 
 
+def _limit(category: str) -> int:
+    """Requests allowed per main window: every category has a `rate` (settings.RATE_LIMITS)."""
+    policy = settings.RATE_LIMITS[category]["rate"]
+    if policy is None:
+        raise ImproperlyConfigured(f"RATE_LIMITS[{category!r}] has no rate")
+    return int(policy[0])
+
+
 def _window(category: str, window_name: str, identity: str, *, increment: bool) -> dict[str, Any] | None:
     """django-ratelimit's usage of one window of one identity; None when the category has no
     such window or the cache is down (fail open)."""
@@ -112,7 +126,7 @@ def _window(category: str, window_name: str, identity: str, *, increment: bool) 
 
 def count_request(category: str, identities: list[str]) -> Usage:
     """Count one request against each identity in the category's windows."""
-    limit = settings.RATE_LIMITS[category]["rate"][0]
+    limit = _limit(category)
     remaining = limit
     limited = False
     retry_after = 0
@@ -132,7 +146,7 @@ def count_request(category: str, identities: list[str]) -> Usage:
 def failure_budget(category: str, identity: str) -> Usage:
     """How much of a failure budget is left, without spending any. Exhausted (`limited`) when
     the failures in the window have reached the limit: the next attempt must not be checked."""
-    limit = settings.RATE_LIMITS[category]["rate"][0]
+    limit = _limit(category)
     usage = _window(category, "rate", identity, increment=False)
     if usage is None:
         return Usage(limit=limit, remaining=limit, limited=False, retry_after=0)
@@ -142,7 +156,7 @@ def failure_budget(category: str, identity: str) -> Usage:
 
 def count_failure(category: str, identity: str) -> Usage:
     """Spend one unit of a failure budget; returns what is left."""
-    limit = settings.RATE_LIMITS[category]["rate"][0]
+    limit = _limit(category)
     usage = _window(category, "rate", identity, increment=True)
     if usage is None:
         return Usage(limit=limit, remaining=limit, limited=False, retry_after=0)
@@ -150,19 +164,19 @@ def count_failure(category: str, identity: str) -> Usage:
     return Usage(limit=limit, remaining=remaining, limited=remaining == 0, retry_after=max(int(usage["time_left"]), 1))
 
 
-def request_identities(request) -> list[str]:
+def request_identities(request: HttpRequest | Request) -> list[str]:
     user = getattr(request, "user", None)
     if user is not None and getattr(user, "is_authenticated", False):
         return [f"user:{user.pk}"]
     return [f"ip:{client_key(request)}"]
 
 
-def rate_check(request, category: str) -> Usage:
+def rate_check(request: HttpRequest | Request, category: str) -> Usage:
     """Count this request in its category's windows and say whether it must be refused."""
     return count_request(category, request_identities(request))
 
 
-def category_for(request, view) -> str | None:
+def category_for(request: HttpRequest | Request, view: APIView) -> str | None:
     """The view's category for this request's method (None: not rate limited)."""
     per_method = getattr(view, "rate_categories", None) or {}
     if request.method in per_method:
@@ -173,15 +187,17 @@ def category_for(request, view) -> str | None:
 class CategoryThrottle(BaseThrottle):
     """DRF throttle that applies `rate_check` and leaves the numbers for the response headers."""
 
-    def allow_request(self, request, view) -> bool:
+    def allow_request(self, request: Request, view: APIView) -> bool:
         if not settings.RATE_LIMITS_ENABLED:
             return True
         category = category_for(request, view)
         if category is None:
             return True
         usage = rate_check(request, category)
-        # Stored on the Django request so the headers middleware sees it after the view.
-        request._request.rate_limit_usage = usage
+        # Stored on the Django request so the headers middleware sees it after the view (an
+        # attribute HttpRequest's type does not declare, hence the untyped handle).
+        django_request: Any = request._request
+        django_request.rate_limit_usage = usage
         self._wait = usage.retry_after
         return not usage.limited
 

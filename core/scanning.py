@@ -57,7 +57,8 @@ def scanning_enabled() -> bool:
 def _verdict(client: clamd.ClamdNetworkSocket, stream: IO[bytes]) -> str | None:
     """The signature name when clamd finds something, None when the stream is clean."""
     try:
-        result = client.instream(stream)
+        # The clamd stub asks for BinaryIO; instream only calls read() on it.
+        result = client.instream(stream)  # type: ignore[arg-type]
     except (clamd.ClamdError, OSError, ValueError) as exc:
         # OSError: a refused connection, a reset while sending (clamd closes the socket when
         # the stream passes its StreamMaxLength) or a timeout.

@@ -5,11 +5,12 @@ Every change goes through `quotas.services`; the ledger and reservations are rea
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.db.models import F, QuerySet
+from django.contrib.admin import ModelAdmin, helpers
+from django.db.models import F, Model, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -24,10 +25,10 @@ class UsageLevelFilter(admin.SimpleListFilter):
     title = "usage"
     parameter_name = "usage"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [("warning", f"Over {int(WARNING_RATIO * 100)}%"), ("exhausted", "Exhausted")]
 
-    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+    def queryset(self, request: HttpRequest, queryset: QuerySet[QuotaAccount]) -> QuerySet[QuotaAccount]:
         if self.value() == "warning":
             # Integer arithmetic (used * 5 >= limit * 4) so both databases agree exactly.
             ratio = Fraction(WARNING_RATIO).limit_denominator(100)
@@ -69,15 +70,15 @@ class QuotaAccountAdmin(admin.ModelAdmin):
         # Accounts are created on a user's first use, with the default limit.
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def save_model(self, request: HttpRequest, obj: QuotaAccount, form, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: QuotaAccount, form: forms.Form, change: bool) -> None:
         if "limit" in form.changed_data:
             services.quota_limit_set(account=obj, limit=form.cleaned_data["limit"])
 
     @admin.action(description="Reset now (used to 0, a new month-long period from today)")
-    def reset_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def reset_now(self, request: HttpRequest, queryset: QuerySet[QuotaAccount]) -> None:
         count = 0
         for account in queryset:
             services.quota_reset(account=account)
@@ -85,7 +86,7 @@ class QuotaAccountAdmin(admin.ModelAdmin):
         self.message_user(request, f"Reset {count} quota account(s).", messages.SUCCESS)
 
     @admin.action(description="Set the monthly limit")
-    def set_limit(self, request: HttpRequest, queryset: QuerySet):
+    def set_limit(self, request: HttpRequest, queryset: QuerySet[QuotaAccount]) -> TemplateResponse | None:
         form = SetLimitForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             limit = form.cleaned_data["limit"]
@@ -108,10 +109,10 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -137,12 +138,12 @@ class ReservationAdmin(_ReadOnlyAdmin):
     readonly_fields = [f.name for f in Reservation._meta.fields]
     actions = ["refund"]
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         # Needed for the refund action; every field stays read-only.
         return request.user.has_perm("quotas.change_reservation")
 
     @admin.action(description="Refund the selected reservations (work that never completed)")
-    def refund(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def refund(self, request: HttpRequest, queryset: QuerySet[Reservation]) -> None:
         count = 0
         for reservation in queryset.exclude(status=Reservation.Status.REFUNDED):
             services.reservation_refund(reservation=reservation)

@@ -1,24 +1,23 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.http import HttpRequest, HttpResponse
 
-from quotas.selectors import (
+from core.timestamps import iso_z
+from quotas.services import quota_account_ensure
+from quotas.tracking import (
     quota_account_forget,
-    quota_account_get,
     quota_account_was_changed,
     quota_changes_track,
     quota_changes_untrack,
 )
 
 
-def _iso(moment) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
 class UsageHeadersMiddleware:
     """Adds `X-RateLimit-*` (from the throttle) and `X-Quota-*` (for authenticated API calls)."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -36,10 +35,11 @@ class UsageHeadersMiddleware:
                 if quota_account_was_changed(user_id=user.pk):
                     # Settled or refunded through another object than request.user: re-read.
                     quota_account_forget(user=user)
-                account = quota_account_get(user=user)
+                # Ensured, not only read: the request may have reached the period's end.
+                account = quota_account_ensure(user=user)
                 response["X-Quota-Limit"] = str(account.limit)
                 response["X-Quota-Used"] = str(account.used)
-                response["X-Quota-Reset"] = _iso(account.reset_date)
+                response["X-Quota-Reset"] = iso_z(account.reset_date)
             return response
         finally:
             quota_changes_untrack(token)

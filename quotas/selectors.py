@@ -1,76 +1,104 @@
+"""Reads of quota accounts and usage: the summary behind X-Quota-* and `/api/user/quota`, and
+usage statistics. Nothing here writes; `quotas.services.quota_account_ensure` opens and resets
+accounts, and is called wherever an account must exist before it is read."""
+
 from __future__ import annotations
 
 import math
-from contextvars import ContextVar
+from collections.abc import Mapping
 from datetime import datetime, time, timedelta, tzinfo
-from typing import Any
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
-from django.db.models import Avg, Count, Q, Sum
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Avg, Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from quotas.models import QuotaAccount, Reservation, UsageEntry
 from quotas.pricing import WARNING_RATIO, Service
+from quotas.tracking import quota_account_forget, quota_account_memoized, quota_account_remember
 
-_CACHE_ATTR = "_quota_account_cache"
-
-# Ids of users whose account changed during the current request. The headers middleware starts
-# a fresh set per request and re-reads those accounts, so X-Quota-* shows the numbers after a
-# settle or refund made on a different user object than `request.user`.
-_changed_users: ContextVar[set[int] | None] = ContextVar("quota_changed_users", default=None)
-
-
-def quota_changes_track() -> object:
-    """Start recording account changes for one request; returns the token for `..._untrack`."""
-    return _changed_users.set(set())
-
-
-def quota_changes_untrack(token: object) -> None:
-    _changed_users.reset(token)  # type: ignore[arg-type]
+__all__ = [
+    "QuotaSummary",
+    "UsageStats",
+    "quota_account_forget",
+    "quota_account_get",
+    "quota_account_summary",
+    "quota_summary",
+    "quota_usage_buckets",
+    "usage_stats",
+]
 
 
-def quota_account_changed(*, user_id: int) -> None:
-    changed = _changed_users.get()
-    if changed is not None:
-        changed.add(user_id)
+class QuotaSummary(TypedDict):
+    limit: int
+    used: int
+    remaining: int
+    percent_used: float
+    warning: bool
+    exhausted: bool
+    period_start: datetime
+    reset_date: datetime
 
 
-def quota_account_was_changed(*, user_id: int) -> bool:
-    return user_id in (_changed_users.get() or ())
+class PeriodPosition(TypedDict):
+    days_in_period: int
+    days_elapsed: int
+    days_remaining: int
+    elapsed_percent: float
 
 
-def quota_account_get(*, user) -> QuotaAccount:
-    """The user's quota account, created on first use and reset lazily when its period is over
-    (so a missed beat run never leaves a user locked out). Memoized on the user object for the
-    request; services that change `used` refresh it."""
-    account = getattr(user, _CACHE_ATTR, None)
-    if account is None and "quota_account" in user._state.fields_cache:
-        # Loaded with the user by select_related (see accounts.authentication); None if missing.
-        account = user._state.fields_cache["quota_account"]
+class PeriodSummary(QuotaSummary, PeriodPosition):
+    pass
+
+
+class ServiceUsage(TypedDict):
+    label: str
+    requests: int
+    refunded: int
+    units: int
+    tokens: int
+    audio_seconds: float
+    characters: int
+    average_processing_ms: int | None
+
+
+class UsageTotals(TypedDict):
+    requests: int
+    refunded: int
+    units: int
+    tokens: int
+    audio_seconds: float
+    characters: int
+
+
+class DayUsage(TypedDict):
+    date: str
+    requests: int
+    units: int
+
+
+class UsageStats(TypedDict):
+    period: PeriodSummary
+    services: dict[str, ServiceUsage]
+    totals: UsageTotals
+    daily: list[DayUsage]
+    timezone: str
+
+
+def quota_account_get(*, user: AbstractBaseUser) -> QuotaAccount:
+    """The user's stored account as it is, memoized on the user object for the request (loaded
+    with the user by accounts.authentication). Raises `QuotaAccount.DoesNotExist` for a user
+    who has none yet: call `quotas.services.quota_account_ensure` where one must exist."""
+    account = quota_account_memoized(user=user)
     if account is None:
-        account = QuotaAccount.objects.filter(user_id=user.pk).first()
-        if account is None:
-            from quotas.services import quota_account_create
-
-            account = quota_account_create(user=user)
-        setattr(user, _CACHE_ATTR, account)
-    if account.reset_date <= timezone.now():
-        from quotas.services import quota_reset
-
-        account = quota_reset(account=account, only_if_due=True)
-        setattr(user, _CACHE_ATTR, account)
+        account = QuotaAccount.objects.get(user_id=user.pk)
+        quota_account_remember(user=user, account=account)
     return account
 
 
-def quota_account_forget(*, user) -> None:
-    """Drop the memoized account after `used` changed, so headers show the new numbers."""
-    if hasattr(user, _CACHE_ATTR):
-        delattr(user, _CACHE_ATTR)
-    user._state.fields_cache.pop("quota_account", None)
-
-
-def quota_account_summary(account: QuotaAccount) -> dict[str, Any]:
+def quota_account_summary(account: QuotaAccount) -> QuotaSummary:
     remaining = max(account.limit - account.used, 0)
     percent = round(100 * account.used / account.limit, 1) if account.limit else 100.0
     return {
@@ -86,18 +114,35 @@ def quota_account_summary(account: QuotaAccount) -> dict[str, Any]:
     }
 
 
-def quota_summary(*, user) -> dict[str, Any]:
+def quota_summary(*, user: AbstractBaseUser) -> QuotaSummary:
     return quota_account_summary(quota_account_get(user=user))
 
 
-def _user_zone(user) -> tzinfo:
+def quota_usage_buckets() -> dict[str, int]:
+    """Quota accounts by share of their limit used this period (one aggregate query); the
+    metrics endpoint reports them (registered with core.metrics in quotas.apps)."""
+    # Integer arithmetic only (used/limit < 0.8 as 4*limit > 5*used), so every database agrees.
+    row = QuotaAccount.objects.annotate(limit_x4=F("limit") * 4).aggregate(
+        under_50=Count("pk", filter=Q(limit__gt=F("used") * 2)),
+        from_50_to_80=Count("pk", filter=Q(limit__lte=F("used") * 2, limit_x4__gt=F("used") * 5)),
+        from_80_to_100=Count("pk", filter=Q(limit_x4__lte=F("used") * 5, used__lt=F("limit"))),
+        exhausted=Count("pk", filter=Q(used__gte=F("limit"))),
+        used=Sum("used"),
+        limit=Sum("limit"),
+    )
+    return {key: int(value or 0) for key, value in row.items()}
+
+
+def _user_zone(user: AbstractBaseUser) -> tzinfo:
+    # The user model's `timezone` field (accounts.models.User); quotas does not import accounts.
+    name = getattr(user, "timezone", "")
     try:
-        return ZoneInfo(user.timezone) if user.timezone else timezone.get_current_timezone()
+        return ZoneInfo(name) if name else timezone.get_current_timezone()
     except (ValueError, KeyError):  # a zone name that is not (or no longer) in the database
         return timezone.get_current_timezone()
 
 
-def _period_position(account: QuotaAccount, now: datetime) -> dict[str, Any]:
+def _period_position(account: QuotaAccount, now: datetime) -> PeriodPosition:
     length = (account.reset_date - account.period_start).total_seconds()
     elapsed = min(max((now - account.period_start).total_seconds(), 0), length)
     return {
@@ -108,7 +153,7 @@ def _period_position(account: QuotaAccount, now: datetime) -> dict[str, Any]:
     }
 
 
-def usage_stats(*, user, days: int = 30, now: datetime | None = None) -> dict[str, Any]:
+def usage_stats(*, user: AbstractBaseUser, days: int = 30, now: datetime | None = None) -> UsageStats:
     """Usage per service for the current quota period, a daily series for the last `days` days
     (in the user's time zone) and the period's position.
 
@@ -141,9 +186,9 @@ def usage_stats(*, user, days: int = 30, now: datetime | None = None) -> dict[st
         .values_list("service", "units")
     )
 
-    services: dict[str, dict[str, Any]] = {}
+    services: dict[str, ServiceUsage] = {}
     for service in Service:
-        row = per_service.get(service.value, {})
+        row: Mapping[str, Any] = per_service.get(service.value) or {}
         average = row.get("average_processing_ms")
         services[service.value] = {
             "label": service.label,
@@ -155,11 +200,15 @@ def usage_stats(*, user, days: int = 30, now: datetime | None = None) -> dict[st
             "characters": row.get("characters") or 0,
             "average_processing_ms": round(average) if average is not None else None,
         }
-    totals = {
-        key: sum(entry[key] for entry in services.values())
-        for key in ("requests", "refunded", "units", "tokens", "audio_seconds", "characters")
+    rows = services.values()
+    totals: UsageTotals = {
+        "requests": sum(entry["requests"] for entry in rows),
+        "refunded": sum(entry["refunded"] for entry in rows),
+        "units": sum(entry["units"] for entry in rows),
+        "tokens": sum(entry["tokens"] for entry in rows),
+        "audio_seconds": round(sum(entry["audio_seconds"] for entry in rows), 1),
+        "characters": sum(entry["characters"] for entry in rows),
     }
-    totals["audio_seconds"] = round(totals["audio_seconds"], 1)
 
     today = now.astimezone(zone).date()
     first_day = today - timedelta(days=days - 1)
@@ -182,16 +231,17 @@ def usage_stats(*, user, days: int = 30, now: datetime | None = None) -> dict[st
         .order_by()
         .values_list("day", "requests")
     )
-    daily = [
+    daily: list[DayUsage] = [
         {
-            "date": (date := first_day + timedelta(days=offset)).isoformat(),
-            "requests": daily_requests.get(date, 0),
-            "units": daily_units.get(date) or 0,
+            "date": (day_date := first_day + timedelta(days=offset)).isoformat(),
+            "requests": daily_requests.get(day_date, 0),
+            "units": daily_units.get(day_date) or 0,
         }
         for offset in range(days)
     ]
+    period: PeriodSummary = {**quota_account_summary(account), **_period_position(account, now)}
     return {
-        "period": {**quota_account_summary(account), **_period_position(account, now)},
+        "period": period,
         "services": services,
         "totals": totals,
         "daily": daily,

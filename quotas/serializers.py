@@ -24,7 +24,9 @@ class PeriodSerializer(QuotaSerializer):
 
 
 class ServiceUsageSerializer(serializers.Serializer):
-    label = serializers.CharField()
+    # A declared field named like Field's own `label` attribute: DRF's metaclass moves it into the
+    # declared fields, which drf-stubs cannot express.
+    label = serializers.CharField()  # type: ignore[assignment]
     requests = serializers.IntegerField(help_text="Charged requests in the current period.")
     refunded = serializers.IntegerField(help_text="Requests that failed and were refunded.")
     units = serializers.IntegerField()

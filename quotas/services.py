@@ -24,13 +24,14 @@ so any number of concurrent requests in any number of processes can never push i
 Every change of `used` writes a signed ledger row (`UsageEntry`), so the ledger of a period always
 sums to the account's `used`.
 
-Monthly resets: `quota_reset_run` is shared by `manage.py reset_quotas` and the hourly beat task;
-`quotas.selectors.quota_account_get` also resets an overdue account lazily on access.
+Accounts are opened on first use and reset lazily by `quota_account_ensure`, which runs where an
+account must exist before it is read (authentication, sign-in, reservations, the X-Quota-*
+headers), so a missed beat run never leaves a user locked out. Monthly resets:
+`quota_reset_run` is shared by `manage.py reset_quotas` and the hourly beat task.
 """
 
 from __future__ import annotations
 
-import calendar
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
@@ -46,9 +48,12 @@ from django.utils import timezone
 from core.api.envelope import counted
 from core.exceptions import InvalidInput, QuotaExceeded
 from core.metrics import record_units_charged
+from core.timestamps import iso_z
 from quotas.models import QuotaAccount, Reservation, UsageEntry
+from quotas.periods import period_first, period_next
 from quotas.pricing import Service
-from quotas.selectors import quota_account_changed, quota_account_forget, quota_account_get
+from quotas.selectors import quota_account_get
+from quotas.tracking import quota_account_changed, quota_account_forget, quota_account_remember
 
 logger = logging.getLogger(__name__)
 
@@ -56,47 +61,28 @@ logger = logging.getLogger(__name__)
 USAGE_FIELDS: dict[str, type] = {"tokens": int, "audio_seconds": float, "characters": int, "processing_ms": int}
 
 
-def add_month(moment: datetime, *, day: int | None = None) -> datetime:
-    """The same time a month later, on `day` (default: the same day), or on the last day of a
-    month too short for it."""
-    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
-    day = min(day or moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def quota_account_create(*, user) -> QuotaAccount:
-    now = timezone.now()
+def quota_account_create(*, user: AbstractBaseUser) -> QuotaAccount:
+    period = period_first(now=timezone.now())
     account, _ = QuotaAccount.objects.get_or_create(
-        user_id=user.pk, defaults={"period_start": now, "reset_date": add_month(now), "cycle_day": now.day}
+        user_id=user.pk,
+        defaults={"period_start": period.start, "reset_date": period.reset_date, "cycle_day": period.cycle_day},
     )
     return account
 
 
-@dataclass(frozen=True)
-class Period:
-    start: datetime
-    reset_date: datetime
-    cycle_day: int
-
-
-def _next_period(account: QuotaAccount, now: datetime, *, force: bool) -> Period:
-    """The period a reset at `now` starts.
-
-    A due account keeps its monthly rhythm: the reset date moves on by whole months (on its cycle
-    day) and the new period starts at the last boundary passed, even if the reset runs days late
-    (beat was down). A forced reset of an account that is not due starts a full month from now."""
-    if account.reset_date <= now:
-        start, next_reset = account.reset_date, account.reset_date
-        while next_reset <= now:
-            start, next_reset = next_reset, add_month(next_reset, day=account.cycle_day)
-        return Period(start, next_reset, account.cycle_day)
-    if not force:
-        return Period(account.period_start, account.reset_date, account.cycle_day)
-    return Period(now, add_month(now), now.day)
+def quota_account_ensure(*, user: AbstractBaseUser) -> QuotaAccount:
+    """The user's account, opened on first use and moved to its current period once the reset
+    date passed. Memoized on the user object for the request; with the account already loaded
+    and not due it costs no query."""
+    try:
+        account = quota_account_get(user=user)
+    except QuotaAccount.DoesNotExist:
+        account = quota_account_create(user=user)
+        quota_account_remember(user=user, account=account)
+    if account.reset_date <= timezone.now():
+        account = quota_reset(account=account, only_if_due=True)
+        quota_account_remember(user=user, account=account)
+    return account
 
 
 def _reset_rows(account: QuotaAccount, *, force: bool, now: datetime) -> int:
@@ -105,7 +91,7 @@ def _reset_rows(account: QuotaAccount, *, force: bool, now: datetime) -> int:
     running at the same time reset a period exactly once."""
     if not force and account.reset_date > now:
         return 0
-    period = _next_period(account, now, force=force)
+    period = period_next(account=account, now=now, force=force)
     rows = QuotaAccount.objects.filter(pk=account.pk, reset_date=account.reset_date)
     changed = rows.update(
         used=0,
@@ -176,7 +162,7 @@ def quota_reset_run(
     elif not everyone:
         accounts = accounts.filter(reset_date__lte=now)
     for account in accounts.iterator(chunk_size=500):
-        period = _next_period(account, now, force=force)
+        period = period_next(account=account, now=now, force=force)
         applied = False if dry_run else bool(_reset_rows(account, force=force, now=now))
         run.items.append(
             ResetItem(
@@ -204,13 +190,15 @@ def quota_limit_set(*, account: QuotaAccount, limit: int) -> QuotaAccount:
     return account
 
 
-def quota_reserve(*, user, service: Service | str, units: int, job_type: str = "", job_id: str = "") -> Reservation:
+def quota_reserve(
+    *, user: AbstractBaseUser, service: Service | str, units: int, job_type: str = "", job_id: str = ""
+) -> Reservation:
     """Hold `units` for a piece of work, or raise `QuotaExceeded` (429) if they don't fit."""
     if units < 0:
         raise ValueError("units must not be negative")
     if service not in Service.values:
         raise ValueError(f"unknown service {service!r}")
-    account = quota_account_get(user=user)
+    account = quota_account_ensure(user=user)
     with transaction.atomic():
         for _attempt in range(2):
             # The period is part of the condition: if a reset slipped in since the account was
@@ -251,12 +239,12 @@ def quota_reserve(*, user, service: Service | str, units: int, job_type: str = "
     return reservation
 
 
-def quota_account_lock(*, user) -> None:
+def quota_account_lock(*, user: AbstractBaseUser) -> None:
     """Hold the user's quota account row until the current transaction ends: per-user checks
     that count rows (e.g. running AI calls) run one at a time across processes. Taken with a
     write, so SQLite takes its write lock at once (a read-then-write transaction there fails
     with "database is locked" instead of waiting)."""
-    account = quota_account_get(user=user)
+    account = quota_account_ensure(user=user)
     QuotaAccount.objects.filter(pk=account.pk).update(updated_at=F("updated_at"))
 
 
@@ -271,7 +259,7 @@ def _exceeded(account: QuotaAccount, units: int) -> QuotaExceeded:
             "remaining": remaining,
             "used": account.used,
             "limit": account.limit,
-            "reset_date": _iso(account.reset_date),
+            "reset_date": iso_z(account.reset_date),
         },
         headers={"Retry-After": str(retry_after)},
     )

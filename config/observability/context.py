@@ -19,7 +19,7 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
 
 def request_id_is_valid(value: str | None) -> bool:
-    return bool(value) and _VALID_REQUEST_ID.fullmatch(value) is not None
+    return value is not None and _VALID_REQUEST_ID.fullmatch(value) is not None
 
 
 def request_id_new() -> str:

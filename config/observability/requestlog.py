@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
@@ -52,8 +53,10 @@ class RequestLogMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         incoming = request.META.get(_REQUEST_ID_META)
-        request_id = incoming if request_id_is_valid(incoming) else request_id_new()
-        request.request_id = request_id
+        request_id: str = incoming if isinstance(incoming, str) and request_id_is_valid(incoming) else request_id_new()
+        # An attribute HttpRequest's type does not declare, hence the untyped handle.
+        annotated: Any = request
+        annotated.request_id = request_id
         token = request_id_set(request_id)
         try:
             response = self.get_response(request)

@@ -7,6 +7,7 @@ JSON (embedding metadata, search filters) and must round-trip byte for byte.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 OPAQUE_KEYS = frozenset({"metadata", "filter"})
@@ -33,7 +34,7 @@ def underscoreize(data: Any) -> Any:
     return _convert(data, to_snake)
 
 
-def _convert(data: Any, convert_key) -> Any:
+def _convert(data: Any, convert_key: Callable[[str], str]) -> Any:
     if isinstance(data, dict):
         return {
             (convert_key(key) if isinstance(key, str) else key): (

@@ -110,11 +110,13 @@ def _drf_response(exc: drf.APIException) -> Response:
             code = str(detail_code)
 
     if isinstance(exc, drf.Throttled):
-        wait = math.ceil(exc.wait or 1)
+        # drf-stubs leave out the `wait` attribute Throttled.__init__ sets.
+        wait = math.ceil(getattr(exc, "wait", None) or 1)
         headers["Retry-After"] = str(wait)
         message = f"Too many requests. Try again in {wait} seconds."
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
+    auth_header = getattr(exc, "auth_header", None)  # set by DRF's handling of 401s, untyped
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
     return Response(error_body(message=message, code=code, errors=errors), status=exc.status_code, headers=headers)
 
 

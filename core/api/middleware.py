@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 
 from django.conf import settings
@@ -30,7 +31,7 @@ class ApiErrorMiddleware:
     """Gives errors that never reach a DRF view (unknown URLs, CSRF, crashes in middleware,
     oversized bodies) the same JSON envelope under `/api/`, instead of Django's HTML pages."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

@@ -1,14 +1,21 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.core.paginator import InvalidPage, Paginator
+from django.db.models import QuerySet
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
 from core.exceptions import InvalidInput
+
+if TYPE_CHECKING:  # at run time DRF's views import the throttle and pagination classes from here
+    from rest_framework.views import APIView
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -17,7 +24,9 @@ DEFAULT_LIMIT = 20
 class PagePagination(BasePagination):
     """`?page=&limit=` pagination; the list goes in `data`, the numbers in `meta.pagination`."""
 
-    def paginate_queryset(self, queryset, request, view=None) -> list[Any]:
+    def paginate_queryset(
+        self, queryset: QuerySet[Any, Any] | Sequence[Any], request: Request, view: APIView | None = None
+    ) -> list[Any]:
         self.page_number = _positive_int(request.query_params.get("page"), "page", default=1)
         self.limit = _positive_int(request.query_params.get("limit"), "limit", default=DEFAULT_LIMIT)
         if self.limit > MAX_LIMIT:
@@ -43,7 +52,7 @@ class PagePagination(BasePagination):
             }
         }
 
-    def get_paginated_response(self, data, message: str = "OK") -> Response:
+    def get_paginated_response(self, data: Any, message: str = "OK") -> Response:
         return Response({"success": True, "message": message, "data": data, "meta": self.get_meta()})
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
@@ -65,7 +74,7 @@ class PagePagination(BasePagination):
             },
         }
 
-    def get_schema_operation_parameters(self, view) -> list[dict]:
+    def get_schema_operation_parameters(self, view: APIView | None) -> list[dict[str, Any]]:
         return [
             {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
             {
@@ -89,7 +98,14 @@ def _positive_int(raw: str | None, name: str, *, default: int) -> int:
     return value
 
 
-def paginate(*, request, queryset, serializer_class, message: str = "OK", context: dict | None = None) -> Response:
+def paginate(
+    *,
+    request: Request,
+    queryset: QuerySet[Any],
+    serializer_class: type[BaseSerializer[Any]],
+    message: str = "OK",
+    context: dict[str, Any] | None = None,
+) -> Response:
     """Page `queryset`, serialize the page and answer with the list envelope."""
     paginator = PagePagination()
     page = paginator.paginate_queryset(queryset, request)

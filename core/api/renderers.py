@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework.renderers import JSONRenderer
@@ -12,5 +13,7 @@ class CamelCaseJSONRenderer(JSONRenderer):
 
     charset = "utf-8"
 
-    def render(self, data: Any, accepted_media_type=None, renderer_context=None) -> bytes:
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Mapping[str, Any] | None = None
+    ) -> bytes:
         return super().render(camelize(data), accepted_media_type, renderer_context)

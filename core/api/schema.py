@@ -51,7 +51,7 @@ _PAGINATION = {
 }
 
 
-def camelize_schema(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+def camelize_schema(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """Show the wire format: camelCase keys, every body in the success or error envelope."""
     components = result.setdefault("components", {})
     for schema in components.get("schemas", {}).values():

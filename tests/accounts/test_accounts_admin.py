@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import DeviceSession
-from quotas.selectors import quota_account_get
+from quotas.services import quota_account_ensure
 
 pytestmark = pytest.mark.django_db
 USERS = reverse("admin:accounts_user_changelist")
@@ -17,12 +17,12 @@ SESSIONS = reverse("admin:accounts_devicesession_changelist")
 
 
 def test_user_list_shows_quota_use_in_constant_queries(staff, user, make_user):
-    account = quota_account_get(user=user)
+    account = quota_account_ensure(user=user)
     with CaptureQueriesContext(connection) as few:
         page = staff.get(USERS).content.decode()
     assert f"0 / {account.limit}" in page
     for index in range(5):
-        quota_account_get(user=make_user(email=f"q{index}@example.com"))
+        quota_account_ensure(user=make_user(email=f"q{index}@example.com"))
     with CaptureQueriesContext(connection) as many:
         page = staff.get(USERS, {"o": "4"}).content.decode()  # ordered by quota used
     assert "q4@example.com" in page

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from ai_services.models import AIJob
-from quotas.selectors import quota_account_forget, quota_account_get
+from quotas.selectors import quota_account_forget
+from quotas.services import quota_account_ensure
 from tests.attack_corpus import Sample, hostile_samples
 from video.models import VideoJob
 
@@ -105,7 +106,7 @@ def test_upload_endpoint_survives_the_attack_corpus(
     assert files_under(Path(settings.MEDIA_ROOT)) == []
     assert files_under(upload_tmp) == []
     quota_account_forget(user=user)
-    assert quota_account_get(user=user).used == 0
+    assert quota_account_ensure(user=user).used == 0
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=[e.field for e in ENDPOINTS])

@@ -11,8 +11,7 @@ from django.test import Client
 
 from core.charts import nice_ticks
 from quotas.pricing import Service
-from quotas.selectors import quota_account_get
-from quotas.services import quota_reserve
+from quotas.services import quota_account_ensure, quota_reserve
 from tests.ops.dashboard_data import ai_job, days_ago, make_history, usage, video_job
 from video.models import VideoJob
 
@@ -137,7 +136,7 @@ def test_queue_depth_unavailable_when_the_broker_does_not_answer(staff, settings
 def test_quota_buckets(staff, make_user):
     heavy = make_user(email="heavy@example.com")
     quota_reserve(user=heavy, service=Service.VISION, units=90)
-    quota_account_get(user=make_user(email="idle@example.com"))
+    quota_account_ensure(user=make_user(email="idle@example.com"))
     buckets = {b["label"]: b["count"] for b in staff.get("/admin/dashboard/").context["quota_buckets"]}
     assert buckets["80-100%"] == 1
     assert buckets["0-25%"] >= 1

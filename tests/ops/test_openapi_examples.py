@@ -356,10 +356,9 @@ def test_ai_examples_match_the_real_answers(schema, providers, auth_client):
 
 
 def test_quota_exceeded_example_matches_the_real_answer(schema, providers, auth_client, user):
-    from quotas.selectors import quota_account_get
-    from quotas.services import quota_limit_set
+    from quotas.services import quota_account_ensure, quota_limit_set
 
-    quota_limit_set(account=quota_account_get(user=user), limit=0)
+    quota_limit_set(account=quota_account_ensure(user=user), limit=0)
     client = auth_client()
     response = client.post("/api/ai/chat", request_example(schema, "post", "/api/ai/chat"), format="json")
     body = assert_matches(schema, response, "post", "/api/ai/chat", status=429, name="QuotaExceeded", message=False)

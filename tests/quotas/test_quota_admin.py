@@ -11,8 +11,7 @@ from django.utils import timezone
 
 from quotas.models import QuotaAccount, Reservation, UsageEntry
 from quotas.pricing import Service
-from quotas.selectors import quota_account_get
-from quotas.services import quota_reserve
+from quotas.services import quota_account_ensure, quota_reserve
 
 pytestmark = pytest.mark.django_db
 ACCOUNTS = "/admin/quotas/quotaaccount/"
@@ -48,7 +47,7 @@ def test_account_list_query_count_does_not_grow(staff, make_user, spenders):
     with CaptureQueriesContext(connection) as few:
         page(staff.get(ACCOUNTS))
     for n in range(15):
-        quota_account_get(user=make_user(email=f"more{n}@example.com"))
+        quota_account_ensure(user=make_user(email=f"more{n}@example.com"))
     with CaptureQueriesContext(connection) as many:
         html = page(staff.get(ACCOUNTS))
     assert "more14@example.com" in html

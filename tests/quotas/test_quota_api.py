@@ -17,8 +17,9 @@ from core import ratelimit
 from core.api.envelope import ok
 from quotas.models import QuotaAccount, Reservation, UsageEntry
 from quotas.pricing import Service
-from quotas.selectors import quota_account_get, quota_summary
+from quotas.selectors import quota_summary
 from quotas.services import (
+    quota_account_ensure,
     quota_limit_set,
     quota_reserve,
     reservation_refund,
@@ -110,7 +111,7 @@ def test_headers_follow_a_settle_made_in_the_request(client_a):
 
 @pytest.mark.urls(__name__)
 def test_exhausted_quota_is_429_with_units_needed_and_reset_date(client_a, user):
-    quota_limit_set(account=quota_account_get(user=user), limit=7)
+    quota_limit_set(account=quota_account_ensure(user=user), limit=7)
     assert client_a.post("/api/test-quota/chat").status_code == 200  # reserves 5 of 7, settles at 2
     assert client_a.post("/api/test-quota/chat").status_code == 200  # 2 + 5 = 7 still fits; settles at 4
     refused = client_a.post("/api/test-quota/chat")
@@ -139,7 +140,7 @@ def make_usage(user, n: int) -> None:
 
 
 def test_usage_stats_totals_per_service(client_a, user):
-    quota_limit_set(account=quota_account_get(user=user), limit=1000)
+    quota_limit_set(account=quota_account_ensure(user=user), limit=1000)
     make_usage(user, 3)
     tts = quota_reserve(user=user, service=Service.TEXT_TO_SPEECH, units=3)
     reservation_settle(reservation=tts, usage={"characters": 2500})
@@ -221,7 +222,7 @@ def test_usage_stats_only_count_the_current_period(client_a, user):
 
 
 def test_usage_stats_query_count_does_not_grow_with_jobs(client_a, user, django_assert_max_num_queries):
-    quota_limit_set(account=quota_account_get(user=user), limit=10_000)
+    quota_limit_set(account=quota_account_ensure(user=user), limit=10_000)
     make_usage(user, 2)
     with CaptureQueriesContext(connection) as few:
         assert client_a.get("/api/user/usage-stats").status_code == 200

@@ -18,8 +18,7 @@ from django.db.models import Sum
 from core.exceptions import QuotaExceeded
 from quotas.models import QuotaAccount, Reservation, UsageEntry
 from quotas.pricing import Service
-from quotas.selectors import quota_account_get
-from quotas.services import quota_limit_set, quota_reserve, reservation_refund, reservation_settle
+from quotas.services import quota_account_ensure, quota_limit_set, quota_reserve, reservation_refund, reservation_settle
 
 THREADS = 50
 
@@ -54,7 +53,7 @@ def _reserve_chat(user) -> str:
 @pytest.mark.django_db(transaction=True)
 def test_fifty_concurrent_reservations_with_room_for_ten(make_user):
     user = make_user()
-    account = quota_limit_set(account=quota_account_get(user=user), limit=20)  # room for 10 chats of 2 units
+    account = quota_limit_set(account=quota_account_ensure(user=user), limit=20)  # room for 10 chats of 2 units
 
     outcomes = _race(user.pk, _reserve_chat)
 
@@ -70,7 +69,7 @@ def test_fifty_concurrent_reservations_with_room_for_ten(make_user):
 def test_concurrent_settles_and_refunds_keep_the_ledger_equal_to_used(make_user):
     """Half the reservations settle lower, half are refunded, all at once."""
     user = make_user()
-    quota_limit_set(account=quota_account_get(user=user), limit=1000)
+    quota_limit_set(account=quota_account_ensure(user=user), limit=1000)
     reservations = [quota_reserve(user=user, service=Service.SPEECH_TO_TEXT, units=10) for _ in range(20)]
     queue = iter(reservations)
     lock = threading.Lock()

@@ -11,9 +11,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from quotas.models import QuotaAccount
+from quotas.periods import add_month
 from quotas.pricing import Service
-from quotas.selectors import quota_account_get
-from quotas.services import add_month, quota_reserve
+from quotas.services import quota_account_ensure, quota_reserve
 from quotas.tasks import quotas_reset_due
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,7 @@ def accounts(make_user):
     made = {}
     for name, reset_in in (("due1", -timedelta(hours=2)), ("due2", -timedelta(days=3)), ("current", timedelta(days=9))):
         user = make_user(email=f"{name}@example.com")
-        quota_account_get(user=user)
+        quota_account_ensure(user=user)
         quota_reserve(user=user, service=Service.VIDEO, units=5)
         QuotaAccount.objects.filter(user=user).update(
             reset_date=now + reset_in, period_start=now + reset_in - timedelta(days=30), cycle_day=(now + reset_in).day

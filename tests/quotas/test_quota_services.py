@@ -11,10 +11,11 @@ from django.utils import timezone
 from core.exceptions import InvalidInput, QuotaExceeded
 from quotas import pricing
 from quotas.models import QuotaAccount, Reservation, UsageEntry
+from quotas.periods import add_month
 from quotas.pricing import Service
-from quotas.selectors import quota_account_forget, quota_account_get, quota_summary
+from quotas.selectors import quota_account_forget, quota_summary
 from quotas.services import (
-    add_month,
+    quota_account_ensure,
     quota_limit_set,
     quota_reserve,
     quota_reset,
@@ -22,6 +23,7 @@ from quotas.services import (
     reservation_refund,
     reservation_settle,
 )
+from quotas.tracking import quota_account_remember
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +59,7 @@ def test_price_table_matches_the_seed(units, expected):
 
 
 def test_first_use_creates_an_account_with_the_default_monthly_limit(user):
-    account = quota_account_get(user=user)
+    account = quota_account_ensure(user=user)
     assert account.limit == 100
     assert account.used == 0
     assert account.reset_date == add_month(account.period_start)
@@ -101,7 +103,7 @@ def test_settle_lower_gives_back_the_difference(user):
 
 
 def test_settle_higher_charges_past_the_limit_then_refuses_more(user):
-    quota_limit_set(account=quota_account_get(user=user), limit=10)
+    quota_limit_set(account=quota_account_ensure(user=user), limit=10)
     reservation = quota_reserve(user=user, service=Service.SPEECH_TO_TEXT, units=8)
     reservation_settle(reservation=reservation, units=12)  # the audio was longer than estimated
     assert account_of(user).used == 12
@@ -171,11 +173,11 @@ def test_refund_after_the_period_was_reset_does_not_credit_the_new_period(user):
 
 
 def test_a_reset_between_read_and_charge_charges_the_new_period(user):
-    stale = quota_account_get(user=user)  # memoized on the user object, as during a request
+    stale = quota_account_ensure(user=user)  # memoized on the user object, as during a request
     old_start = stale.period_start
     quota_reserve(user=user, service=Service.CHAT, units=2)
     quota_reset(account=QuotaAccount.objects.get(pk=stale.pk))
-    user._quota_account_cache = stale  # the request still holds the old period
+    quota_account_remember(user=user, account=stale)  # the request still holds the old period
     reservation = quota_reserve(user=user, service=Service.VISION, units=3)
     account = account_of(user)
     assert reservation.period_start == account.period_start != old_start
@@ -191,6 +193,7 @@ def test_lazy_reset_on_access_keeps_the_monthly_rhythm(user):
     )
     quota_account_forget(user=user)
     now = timezone.now()
+    quota_account_ensure(user=user)  # as authentication does at the start of a request
     summary = quota_summary(user=user)
     assert summary["used"] == 0
     assert summary["period_start"] <= now < summary["reset_date"]
@@ -261,4 +264,4 @@ def test_invalid_arguments_are_programming_errors(user):
     with pytest.raises(ValueError):
         quota_reserve(user=user, service=Service.CHAT, units=-1)
     with pytest.raises(InvalidInput):
-        quota_limit_set(account=quota_account_get(user=user), limit=-5)
+        quota_limit_set(account=quota_account_ensure(user=user), limit=-5)

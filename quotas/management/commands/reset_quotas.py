@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.exceptions import InvalidInput
@@ -26,7 +28,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--all", action="store_true", dest="everyone", help="Reset every account now.")
 
-    def handle(self, *args, dry_run: bool, emails: list[str], everyone: bool, verbosity: int, **options) -> None:
+    def handle(
+        self, *args: Any, dry_run: bool, emails: list[str], everyone: bool, verbosity: int, **options: Any
+    ) -> None:
         try:
             run = quota_reset_run(emails=emails, everyone=everyone, dry_run=dry_run)
         except InvalidInput as exc:

@@ -1,7 +1,10 @@
 """`/api/user/...`: profile, avatar, deactivation and account deletion (thin views over
-`accounts.profile_services`). Quota and usage statistics live in `quotas.views`."""
+`accounts.services.profile`). Quota and usage statistics live in `quotas.views`."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -9,30 +12,33 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import openapi_examples as examples
-from accounts import profile_services
+from accounts.authentication import request_user
 from accounts.avatars import avatar_content_type, avatar_etag
 from accounts.models import User
-from accounts.serializers import RevokedSessionsSerializer, UserSerializer
-from accounts.user_serializers import AvatarUploadSerializer, IdentityConfirmSerializer, ProfileUpdateSerializer
+from accounts.serializers.auth import RevokedSessionsSerializer
+from accounts.serializers.profile import AvatarUploadSerializer, IdentityConfirmSerializer, ProfileUpdateSerializer
+from accounts.serializers.user import UserSerializer
+from accounts.services import profile as profile_services
 from core import ratelimit
 from core.api.envelope import ok
 from core.api.parsers import CamelCaseFormParser, CamelCaseMultiPartParser
 from core.exceptions import InvalidInput, NotFound
 
 
-def _user_out(request: Request, user: User) -> dict:
+def _user_out(request: Request, user: User) -> dict[str, Any]:
     return UserSerializer(user, context={"request": request}).data
 
 
 class ProfileView(APIView):
     @extend_schema(tags=["user"], responses={200: UserSerializer}, examples=[examples.PROFILE])
     def get(self, request: Request) -> Response:
-        return ok(_user_out(request, request.user))
+        return ok(_user_out(request, request_user(request)))
 
     @extend_schema(
         tags=["user"],
@@ -43,7 +49,7 @@ class ProfileView(APIView):
     def put(self, request: Request) -> Response:
         body = ProfileUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        user = profile_services.profile_update(user=request.user, **body.validated_data)
+        user = profile_services.profile_update(user=request_user(request), **body.validated_data)
         return ok(_user_out(request, user), message="Profile updated")
 
     @extend_schema(
@@ -60,8 +66,11 @@ class _AnyAccept(DefaultContentNegotiation):
     """The avatar is image bytes whatever the client accepts (image loaders send `image/*`, which
     would otherwise be a 406); errors are still rendered by the JSON renderer."""
 
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
 
 
 class AvatarView(APIView):
@@ -80,7 +89,7 @@ class AvatarView(APIView):
         target = self._target(request)
         if not target.avatar:
             raise NotFound("No avatar.", code="avatar_not_found")
-        name = target.avatar.name
+        name = target.avatar.name or ""
         headers = {
             "ETag": avatar_etag(name),
             "Cache-Control": f"private, max-age={settings.AVATAR_CACHE_SECONDS}",
@@ -103,12 +112,13 @@ class AvatarView(APIView):
     @staticmethod
     def _target(request: Request) -> User:
         raw = request.query_params.get("userId")
-        if raw is None or raw == str(request.user.pk):
-            return request.user
+        user = request_user(request)
+        if raw is None or raw == str(user.pk):
+            return user
         if not raw.isdigit():
             raise InvalidInput("userId must be a user id.", errors={"user_id": ["Must be an integer."]})
         # Only staff see other users' avatars; to anyone else another user's avatar does not exist.
-        target = User.objects.filter(pk=int(raw)).first() if request.user.is_staff else None
+        target = User.objects.filter(pk=int(raw)).first() if user.is_staff else None
         if target is None:
             raise NotFound("No avatar.", code="avatar_not_found")
         return target
@@ -122,12 +132,12 @@ class AvatarView(APIView):
     def post(self, request: Request) -> Response:
         body = AvatarUploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        user = profile_services.avatar_update(user=request.user, upload=body.validated_data["avatar"])
+        user = profile_services.avatar_update(user=request_user(request), upload=body.validated_data["avatar"])
         return ok(_user_out(request, user), message="Avatar updated")
 
     @extend_schema(tags=["user"], responses={200: UserSerializer}, examples=[examples.AVATAR_REMOVED])
     def delete(self, request: Request) -> Response:
-        user = profile_services.avatar_remove(user=request.user)
+        user = profile_services.avatar_remove(user=request_user(request))
         return ok(_user_out(request, user), message="Avatar removed")
 
 
@@ -152,7 +162,7 @@ class DeactivateView(APIView):
         examples=[examples.PASSWORD_CONFIRM_REQUEST, examples.GOOGLE_CONFIRM_REQUEST, examples.DEACTIVATED],
     )
     def post(self, request: Request) -> Response:
-        revoked = profile_services.account_deactivate(user=request.user, **_confirmation(request))
+        revoked = profile_services.account_deactivate(user=request_user(request), **_confirmation(request))
         return ok({"revoked_sessions": revoked}, message="Account deactivated; every device was signed out")
 
 
@@ -170,5 +180,5 @@ class AccountView(APIView):
         responses={200: examples.ACCOUNT_DELETED, 503: examples.GOOGLE_NOT_CONFIGURED},
     )
     def delete(self, request: Request) -> Response:
-        profile_services.account_delete(user=request.user, **_confirmation(request))
+        profile_services.account_delete(user=request_user(request), **_confirmation(request))
         return ok(None, message="Account and all its data deleted")

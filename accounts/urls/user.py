@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import user_views
+from accounts.views import user as user_views
 
 urlpatterns = [
     path("profile", user_views.ProfileView.as_view(), name="user-profile"),

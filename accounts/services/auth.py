@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
@@ -20,6 +22,7 @@ from accounts.models import DeviceSession, User
 from accounts.tokens import TokenPair, refresh_jtis_blacklist, refresh_token_decode, token_pair_issue
 from core.api.outages import CACHE_ERRORS
 from core.exceptions import AuthenticationFailed, Conflict, InvalidInput
+from quotas.services import quota_account_ensure
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +83,7 @@ def user_authenticate(*, email: str, password: str, address: str | None = None) 
     else:
         # Without a usable password Django hashes a random string instead, for the same reason.
         valid = user.check_password(password)
-    if not valid:
+    if user is None or not valid:
         headers = signin_protection.signin_failure_record(email=key, address=address)
         raise AuthenticationFailed("Invalid email or password.", code="invalid_credentials", headers=headers)
     if not user.is_active:
@@ -105,14 +108,21 @@ def session_start(*, user: User, device: DeviceInfo, provider: str = User.Provid
     session.save()
     User.objects.filter(pk=user.pk).update(last_login=now)
     user.last_login = now
+    quota_account_ensure(user=user)  # the answer and every later request report the quota
     return SignIn(user=user, session=session, tokens=tokens)
+
+
+def _claimed_user_id(payload: dict[str, Any]) -> int | str:
+    # A token without a usable user claim names no user: -1 matches no row.
+    value = payload.get(api_settings.USER_ID_CLAIM)
+    return value if isinstance(value, int | str) else -1
 
 
 def _grace_key(jti: str) -> str:
     return f"auth:refresh-grace:{jti}"
 
 
-def _grace_get(jti: str) -> dict | None:
+def _grace_get(jti: str) -> TokenPair | None:
     # The grace window is a convenience for retries, not a security check: with the cache down
     # a retried token is rotated once more (still single-use), so refresh keeps working.
     try:
@@ -140,7 +150,7 @@ def token_refresh(*, refresh_token: str) -> TokenPair:
         session = (
             DeviceSession.objects.select_for_update()
             .select_related("user")
-            .filter(id=payload["sid"], user_id=payload.get(api_settings.USER_ID_CLAIM))
+            .filter(id=payload["sid"], user_id=_claimed_user_id(payload))
             .first()
         )
         if session is None or session.revoked_at is not None:
@@ -188,13 +198,13 @@ def _session_revoke(session: DeviceSession, *, reason: str) -> None:
 def session_logout(*, refresh_token: str) -> None:
     """Sign out the session a refresh token belongs to (idempotent for an already-ended one)."""
     payload = refresh_token_decode(refresh_token)
-    session = DeviceSession.objects.filter(id=payload["sid"], user_id=payload.get(api_settings.USER_ID_CLAIM)).first()
+    session = DeviceSession.objects.filter(id=payload["sid"], user_id=_claimed_user_id(payload)).first()
     if session is None:
         raise AuthenticationFailed("The refresh token is invalid.", code="token_invalid")
     _session_revoke(session, reason="logout")
 
 
-def session_revoke(*, user: User, session_id: str, reason: str = "revoked") -> DeviceSession:
+def session_revoke(*, user: User, session_id: uuid.UUID | str, reason: str = "revoked") -> DeviceSession:
     from core.exceptions import NotFound
 
     session = DeviceSession.objects.filter(user=user, id=session_id, revoked_at__isnull=True).first()

@@ -17,7 +17,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.avatars import avatar_file_delete_on_commit, avatar_file_store, avatar_image_process
 from accounts.models import User
-from accounts.services import sessions_revoke_all
+from accounts.services.auth import sessions_revoke_all
 from core.exceptions import InvalidInput, NotFound
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def avatar_update(*, user: User, upload: UploadedFile) -> User:
     """Replace the user's avatar with the processed upload; the old file goes once committed."""
     image = avatar_image_process(upload)
     name = avatar_file_store(user_id=user.pk, image=image)
-    old = user.avatar.name if user.avatar else ""
+    old = (user.avatar.name or "") if user.avatar else ""
     try:
         with transaction.atomic():
             user.avatar.name = name
@@ -67,7 +67,7 @@ def avatar_remove(*, user: User) -> User:
     if not user.avatar:
         raise NotFound("You have no avatar.", code="avatar_not_found")
     with transaction.atomic():
-        old = user.avatar.name
+        old = user.avatar.name or ""
         user.avatar.name = ""
         user.save(update_fields=["avatar", "updated_at"])
         avatar_file_delete_on_commit(old)

@@ -1,4 +1,4 @@
-"""Input shapes of `/api/user/...` (the output is `accounts.serializers.UserSerializer`)."""
+"""Input shapes of `/api/user/...` (the output is `accounts.serializers.user.UserSerializer`)."""
 
 from __future__ import annotations
 

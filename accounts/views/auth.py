@@ -1,6 +1,8 @@
-"""`/api/auth/...`: thin views over `accounts.services`."""
+"""`/api/auth/...`: thin views over `accounts.services.auth`."""
 
 from __future__ import annotations
+
+import uuid
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -10,10 +12,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import openapi_examples as examples
-from accounts import services
+from accounts.authentication import request_user
 from accounts.devices import device_name_from_request, user_agent_from_request
 from accounts.models import DeviceSession
-from accounts.serializers import (
+from accounts.serializers.auth import (
     AuthResultSerializer,
     ChangePasswordSerializer,
     DeviceSessionSerializer,
@@ -24,8 +26,9 @@ from accounts.serializers import (
     RevokedSerializer,
     RevokedSessionsSerializer,
     TokenPairSerializer,
-    UserSerializer,
 )
+from accounts.serializers.user import UserSerializer
+from accounts.services import auth as services
 from core import ratelimit
 from core.api.envelope import ok
 from core.api.pagination import paginate
@@ -183,7 +186,7 @@ class MeView(APIView):
         examples=[examples.ME],
     )
     def get(self, request: Request) -> Response:
-        return ok(UserSerializer(request.user, context={"request": request}).data)
+        return ok(UserSerializer(request_user(request), context={"request": request}).data)
 
 
 class LogoutAllView(APIView):
@@ -195,19 +198,20 @@ class LogoutAllView(APIView):
         examples=[examples.LOGGED_OUT_EVERYWHERE],
     )
     def post(self, request: Request) -> Response:
-        count = services.sessions_revoke_all(user=request.user)
+        count = services.sessions_revoke_all(user=request_user(request))
         return ok({"revoked": count}, message="Logged out from all devices")
 
 
 class SessionListView(APIView):
     @extend_schema(tags=["auth"], responses={200: DeviceSessionSerializer(many=True)}, examples=[examples.SESSIONS])
     def get(self, request: Request) -> Response:
-        sessions = DeviceSession.objects.filter(user=request.user, revoked_at__isnull=True).order_by("-last_used_at")
+        user = request_user(request)
+        sessions = DeviceSession.objects.filter(user=user, revoked_at__isnull=True).order_by("-last_used_at")
         return paginate(
             request=request,
             queryset=sessions,
             serializer_class=DeviceSessionSerializer,
-            context={"current_session_id": request.user.device_session.id},
+            context={"current_session_id": user.device_session.id},
         )
 
 
@@ -222,8 +226,8 @@ class SessionDetailView(APIView):
             429: examples.RATE_LIMITED_PER_USER,
         },
     )
-    def delete(self, request: Request, session_id) -> Response:
-        services.session_revoke(user=request.user, session_id=session_id)
+    def delete(self, request: Request, session_id: uuid.UUID) -> Response:
+        services.session_revoke(user=request_user(request), session_id=session_id)
         return ok(None, message="Session revoked")
 
 
@@ -245,5 +249,6 @@ class ChangePasswordView(APIView):
     def post(self, request: Request) -> Response:
         body = ChangePasswordSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        revoked = services.password_change(user=request.user, keep=request.user.device_session, **body.validated_data)
+        user = request_user(request)
+        revoked = services.password_change(user=user, keep=user.device_session, **body.validated_data)
         return ok({"revoked_sessions": revoked}, message="Password changed; other devices were signed out")

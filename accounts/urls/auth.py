@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import views
+from accounts.views import auth as views
 
 urlpatterns = [
     path("register", views.RegisterView.as_view(), name="auth-register"),

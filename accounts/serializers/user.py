@@ -1,9 +1,13 @@
+"""The user as every answer that carries one renders it (`/me`, sign-in, profile, avatar)."""
+
 from __future__ import annotations
 
 from django.urls import reverse
 from rest_framework import serializers
 
-from accounts.models import DeviceSession, User
+from accounts.models import User
+from quotas.selectors import quota_account_summary
+from quotas.services import quota_account_ensure
 
 # Unbound and stateless: formats like any DateTimeField of a serializer (ISO 8601, current zone).
 _DATETIME = serializers.DateTimeField()
@@ -57,66 +61,7 @@ class UserSerializer(serializers.Serializer):
         return request.build_absolute_uri(url) if request else url
 
     def get_quota(self, user: User) -> dict:
-        from quotas.selectors import quota_summary
-
-        summary = quota_summary(user=user)
+        # Ensured, not only read: a user serialized outside an authenticated request (sign-up,
+        # the admin's tools) may have no account yet.
+        summary = quota_account_summary(quota_account_ensure(user=user))
         return {"limit": summary["limit"], "used": summary["used"], "reset_date": summary["reset_date"]}
-
-
-class RegisterSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
-    name = serializers.CharField(max_length=150)
-
-
-class LoginSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
-
-
-class RefreshSerializer(serializers.Serializer):
-    refresh_token = serializers.CharField(max_length=4096)
-
-
-class GoogleSignInSerializer(serializers.Serializer):
-    id_token = serializers.CharField(max_length=8192)
-
-
-class ChangePasswordSerializer(serializers.Serializer):
-    current_password = serializers.CharField(max_length=128, trim_whitespace=False)
-    new_password = serializers.CharField(max_length=128, trim_whitespace=False)
-
-
-class TokenPairSerializer(serializers.Serializer):
-    access_token = serializers.CharField()
-    refresh_token = serializers.CharField()
-    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
-
-
-class AuthResultSerializer(TokenPairSerializer):
-    user = UserSerializer()
-    session_id = serializers.UUIDField()
-
-
-class DeviceSessionSerializer(serializers.ModelSerializer):
-    current = serializers.SerializerMethodField()
-
-    class Meta:
-        model = DeviceSession
-        fields = ["id", "device_name", "ip_address", "provider", "created_at", "last_used_at", "expires_at", "current"]
-        read_only_fields = fields
-
-    def get_current(self, session: DeviceSession) -> bool:
-        return str(session.id) == str(self.context.get("current_session_id"))
-
-
-class RevokedSerializer(serializers.Serializer):
-    """The answer of `/api/auth/logout-all` (schema only)."""
-
-    revoked = serializers.IntegerField(help_text="How many sessions were signed out.")
-
-
-class RevokedSessionsSerializer(serializers.Serializer):
-    """The answer of a password change or a deactivation (schema only)."""
-
-    revoked_sessions = serializers.IntegerField(help_text="How many sessions were signed out.")
