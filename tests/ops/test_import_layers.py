@@ -27,17 +27,10 @@ ALLOWED: dict[str, frozenset[str]] = {
 APPS = frozenset(ALLOWED) | {"config"}
 ALLOWED["config"] = frozenset(APPS)
 
+
 # Known violations still to be fixed, one line each: (importing module, imported module).
 # Empty this list as they go; the test fails on any violation not listed here, and on a listed
 # one that no longer exists (so the list cannot go stale).
-KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
-    {
-        # Revokes a running task through the project's Celery app; `celery.current_app` would do.
-        ("video.services", "config.celery"),
-    }
-)
-
-
 def _modules() -> Iterator[tuple[str, Path]]:
     for app in sorted(APPS):
         for path in sorted((ROOT / app).rglob("*.py")):
@@ -80,9 +73,8 @@ def test_the_scan_sees_every_app_and_lazy_imports():
 
 
 def test_imports_point_one_way():
-    found = _violations()
-    new = sorted(found - KNOWN_VIOLATIONS)
-    assert not new, "imports against the layering (see ALLOWED):\n" + "\n".join(f"{a} -> {b}" for a, b in new)
+    found = sorted(_violations())
+    assert not found, "imports against the layering (see ALLOWED):\n" + "\n".join(f"{a} -> {b}" for a, b in found)
 
 
 def test_selectors_do_not_call_services():
@@ -96,8 +88,3 @@ def test_selectors_do_not_call_services():
         if imported.split(".")[-1] == "services" or ".services." in f"{imported}."
     )
     assert not found, "\n".join(f"{a} -> {b}" for a, b in found)
-
-
-def test_the_known_violations_are_still_there():
-    gone = sorted(KNOWN_VIOLATIONS - _violations())
-    assert not gone, "fixed, remove from KNOWN_VIOLATIONS:\n" + "\n".join(f"{a} -> {b}" for a, b in gone)
