@@ -5,6 +5,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from quotas.modalities import job_type_members
+
 
 class Conversation(models.Model):
     """A chat thread: its messages are the memory sent (trimmed) with every new message."""
@@ -56,11 +58,13 @@ class AIJob(models.Model):
     """
 
     class Type(models.TextChoices):
-        CHAT = "chat", "Chat"
-        WHISPER = "whisper", "Speech-to-text"
-        TTS = "tts", "Text-to-speech"
-        VISION = "vision", "Vision"
-        EMBEDDING = "embedding", "Embedding"
+        """One per AI modality (`quotas.modalities`), whose value is also its quota service."""
+
+        # The members are made by the loop (Enum's documented `_ignore_` idiom for computed members).
+        _ignore_ = ["member", "choice", "members"]
+        members = vars()
+        for member, choice in job_type_members():
+            members[member] = choice
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
