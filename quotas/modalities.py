@@ -5,7 +5,12 @@ provider capability, settings key) is said here once; the enums and choices deri
 `quotas.pricing`) is the modalities' quota services plus video, billed but no AI modality; the
 settings name their per-modality keys after `Modality.key`; a provider serves a modality when it
 implements the protocol of `ai_services.providers.capabilities` named by `Modality.capability`.
-Adding a modality starts here.
+
+Adding a modality (say image generation): a row here and its price function in
+`quotas/pricing.py`; its protocol and typed accessor in `ai_services/providers/capabilities.py`
+and the method on the providers that support it; a service module in `ai_services/services/`
+(through `services.jobs`, which bills it); input and output serializers, a view and its URL;
+the two migrations of the new choices (`AIJob.type`, the quota `service` fields); its tests.
 """
 
 from __future__ import annotations
