@@ -5,7 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from quotas.modalities import job_type_members
+from quotas.modalities import job_type_choices, job_type_members
 
 
 class Conversation(models.Model):
@@ -74,7 +74,7 @@ class AIJob(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ai_jobs")
-    type = models.CharField(max_length=16, choices=Type.choices)
+    type = models.CharField(max_length=16, choices=job_type_choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     provider = models.CharField(max_length=32, blank=True)
     model = models.CharField(max_length=100, blank=True)

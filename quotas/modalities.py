@@ -10,7 +10,8 @@ Adding a modality (say image generation): a row here and its price function in
 `quotas/pricing.py`; its protocol and typed accessor in `ai_services/providers/capabilities.py`
 and the method on the providers that support it; a service module in `ai_services/services/`
 (through `services.jobs`, which bills it); input and output serializers, a view and its URL;
-the two migrations of the new choices (`AIJob.type`, the quota `service` fields); its tests.
+the migration of the quota `service` fields' new choice (`AIJob.type` takes its choices from
+`job_type_choices`, so it needs none); its tests.
 """
 
 from __future__ import annotations
@@ -107,6 +108,12 @@ def modality_get(*, key: str) -> Modality[Any]:
         if modality.key == key:
             return modality
     raise ValueError(f"Unknown AI modality {key!r}; expected one of {MODALITY_KEYS}")
+
+
+def job_type_choices() -> list[tuple[str, str]]:
+    """`(value, label)` of every AI job type. A model field given this callable as its choices
+    needs no migration when a modality is added (its migrations name the callable)."""
+    return [(modality.value, modality.label) for modality in MODALITIES]
 
 
 def job_type_members() -> list[tuple[str, tuple[str, str]]]:

@@ -12,7 +12,7 @@ from ai_services.providers.capabilities import PROTOCOLS, capability_of, provide
 from ai_services.providers.local.provider import LocalProvider
 from ai_services.providers.openai import OpenAIProvider
 from quotas import pricing
-from quotas.modalities import CHAT, MODALITIES, MODALITY_KEYS, Service, modality_get
+from quotas.modalities import CHAT, MODALITIES, MODALITY_KEYS, Service, job_type_choices, modality_get
 from quotas.serializers import ServicesSerializer
 
 
@@ -27,6 +27,10 @@ def test_job_types_are_the_modalities_with_their_stored_values_and_labels() -> N
         ("vision", "Vision"),
         ("embedding", "Embedding"),
     ]
+    field = AIJob._meta.get_field("type")
+    assert list(field.choices or []) == AIJob.Type.choices
+    # The migrations name the table's callable, so a new modality needs no migration of the job.
+    assert field.deconstruct()[3]["choices"] is job_type_choices
 
 
 def test_quota_services_are_the_modalities_and_video() -> None:
