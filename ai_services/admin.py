@@ -3,8 +3,11 @@ stopping a job refunds its quota, deleting one removes its queued upload."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest
 
 from ai_services import services
@@ -16,13 +19,13 @@ class MessageInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ["position", "role", "content", "tokens", "created_at"]
-    readonly_fields = fields
+    readonly_fields = ["position", "role", "content", "tokens", "created_at"]
     ordering = ["position"]
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Conversation | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False  # the transcript is a record: shown, never edited
 
 
@@ -41,13 +44,13 @@ class ConversationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # conversations start from the chat endpoint
 
-    def save_model(self, request: HttpRequest, obj: Conversation, form, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Conversation, form: ModelForm[Any], change: bool) -> None:
         services.conversation_update(conversation=obj, title=obj.title)
 
     def delete_model(self, request: HttpRequest, obj: Conversation) -> None:
         services.conversation_delete(conversation=obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
         for conversation in queryset:
             services.conversation_delete(conversation=conversation)
 
@@ -79,12 +82,12 @@ class AIJobAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: AIJob | None = None) -> bool:
         # Needed for the action; every field stays read-only.
         return request.user.has_perm("ai_services.change_aijob")
 
     @admin.action(description="Stop the selected unfinished jobs and refund them", permissions=["change"])
-    def abandon(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def abandon(self, request: HttpRequest, queryset: QuerySet[AIJob]) -> None:
         unfinished = queryset.filter(status__in=services.UNFINISHED).values_list("id", flat=True)
         stopped = sum(services.ai_job_abandon(job_id=job_id, reason="Stopped by staff.") for job_id in unfinished)
         self.message_user(request, f"Stopped and refunded {stopped} job(s).", messages.SUCCESS)
@@ -95,6 +98,6 @@ class AIJobAdmin(admin.ModelAdmin):
     def delete_model(self, request: HttpRequest, obj: AIJob) -> None:
         services.ai_job_delete(job=obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[AIJob]) -> None:
         for job in queryset:
             services.ai_job_delete(job=job)

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from ai_services.models import AIJob
 from core.exceptions import RateLimited
 from quotas.services import quota_account_lock
@@ -38,7 +39,7 @@ class ConcurrencyLimited(RateLimited):
         )
 
 
-def ai_call_slot_take(*, user) -> None:
+def ai_call_slot_take(*, user: User) -> None:
     """Raise ConcurrencyLimited if the user already has AI_USER_CONCURRENCY calls running.
 
     Must run inside the transaction that creates the new call's job (the lock is held until it

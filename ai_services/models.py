@@ -5,6 +5,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from quotas.modalities import job_type_choices, job_type_members
+
 
 class Conversation(models.Model):
     """A chat thread: its messages are the memory sent (trimmed) with every new message."""
@@ -56,11 +58,13 @@ class AIJob(models.Model):
     """
 
     class Type(models.TextChoices):
-        CHAT = "chat", "Chat"
-        WHISPER = "whisper", "Speech-to-text"
-        TTS = "tts", "Text-to-speech"
-        VISION = "vision", "Vision"
-        EMBEDDING = "embedding", "Embedding"
+        """One per AI modality (`quotas.modalities`), whose value is also its quota service."""
+
+        # The members are made by the loop (Enum's documented `_ignore_` idiom for computed members).
+        _ignore_ = ["member", "choice", "members"]
+        members = vars()
+        for member, choice in job_type_members():
+            members[member] = choice
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -70,7 +74,7 @@ class AIJob(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ai_jobs")
-    type = models.CharField(max_length=16, choices=Type.choices)
+    type = models.CharField(max_length=16, choices=job_type_choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     provider = models.CharField(max_length=32, blank=True)
     model = models.CharField(max_length=100, blank=True)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.db.models import OuterRef, QuerySet, Subquery
 
+from accounts.models import User
 from ai_services.models import AIJob, Conversation, Message
 from core.exceptions import InvalidInput, NotFound
 
 LAST_MESSAGE_PREVIEW_CHARS = 200
 
 
-def conversation_list(*, user) -> QuerySet[Conversation]:
+def conversation_list(*, user: User) -> QuerySet[Conversation]:
     """The user's conversations, most recently active first, each with its last message."""
     last = Message.objects.filter(conversation=OuterRef("pk")).order_by("-position")
     return (
@@ -24,7 +27,7 @@ def conversation_list(*, user) -> QuerySet[Conversation]:
     )
 
 
-def conversation_get(*, user, conversation_id) -> Conversation:
+def conversation_get(*, user: User, conversation_id: UUID | str) -> Conversation:
     conversation = Conversation.objects.filter(user=user, id=conversation_id).first()
     if conversation is None:
         raise NotFound("Conversation not found.")
@@ -35,7 +38,7 @@ def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
     return conversation.messages.order_by("position")
 
 
-def job_list(*, user, job_type: str | None = None, status: str | None = None) -> QuerySet[AIJob]:
+def job_list(*, user: User, job_type: str | None = None, status: str | None = None) -> QuerySet[AIJob]:
     jobs = AIJob.objects.filter(user=user)
     if job_type:
         if job_type not in AIJob.Type.values:
@@ -53,7 +56,7 @@ def job_list(*, user, job_type: str | None = None, status: str | None = None) ->
     return jobs.order_by("-created_at")
 
 
-def job_get(*, user, job_id) -> AIJob:
+def job_get(*, user: User, job_id: UUID | str) -> AIJob:
     job = AIJob.objects.filter(user=user, id=job_id).first()
     if job is None:
         raise NotFound("AI job not found.")

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from rest_framework import serializers
 
 from ai_services.models import AIJob, Conversation, Message
@@ -13,7 +17,7 @@ class StrictCharField(serializers.CharField):
 
     default_error_messages = {"invalid": "Must be a string."}
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: object) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -109,16 +113,18 @@ class ConversationListSerializer(serializers.ModelSerializer):
         model = Conversation
         fields = ["id", "title", "model", "message_count", "last_message", "created_at", "updated_at"]
 
-    def get_last_message(self, conversation: Conversation) -> dict | None:
-        content = getattr(conversation, "last_message_content", None)
+    def get_last_message(self, conversation: Conversation) -> dict[str, Any] | None:
+        # The annotations of `selectors.conversation_list`, which the model does not declare.
+        annotated: Any = conversation
+        content = getattr(annotated, "last_message_content", None)
         if content is None:
             return None
         if len(content) > LAST_MESSAGE_PREVIEW_CHARS:
             content = content[: LAST_MESSAGE_PREVIEW_CHARS - 1] + "…"
         return {
-            "role": conversation.last_message_role,
+            "role": annotated.last_message_role,
             "content": content,
-            "created_at": serializers.DateTimeField().to_representation(conversation.last_message_at),
+            "created_at": serializers.DateTimeField().to_representation(annotated.last_message_at),
         }
 
 
@@ -167,11 +173,13 @@ class UsageSerializer(serializers.Serializer):
 class ChatResultSerializer(serializers.Serializer):
     """The answer of `POST /api/ai/chat`, also the `done` event of a stream (schema only)."""
 
-    conversation_id = serializers.UUIDField()
+    # The docstring is the published schema's description (kept as it was); this renders the body too.
+
+    conversation_id = serializers.UUIDField(source="conversation.id")
     message = MessageSerializer()
     model = serializers.CharField()
     usage = UsageSerializer()
-    job_id = serializers.UUIDField()
+    job_id = serializers.UUIDField(source="job.id")
 
 
 class TranscriptSegmentSerializer(serializers.Serializer):
@@ -183,15 +191,19 @@ class TranscriptSegmentSerializer(serializers.Serializer):
 class TranscriptionSerializer(serializers.Serializer):
     """The answer of a synchronous `POST /api/ai/speech-to-text` (schema only)."""
 
-    text = serializers.CharField()
-    language = serializers.CharField()
-    duration = serializers.FloatField(help_text="Seconds.")
-    segments = TranscriptSegmentSerializer(many=True)
-    job_id = serializers.UUIDField()
+    # The docstring is the published schema's description (kept as it was); this renders the body too.
+
+    text = serializers.CharField(source="output.text")
+    language = serializers.CharField(source="output.language")
+    duration = serializers.FloatField(source="output.duration", help_text="Seconds.")
+    segments = TranscriptSegmentSerializer(source="output.segments", many=True)
+    job_id = serializers.UUIDField(source="id")
 
 
 class QueuedJobSerializer(AIJobSerializer):
     """A queued job as `POST /api/ai/speech-to-text` with `async` answers it (schema only)."""
+
+    # The docstring is the published schema's description (kept as it was); this renders the body too.
 
     # A plain string: the job's status choices used by a second component would give the
     # schema's AIJob status enum a hash for a name.
@@ -206,9 +218,57 @@ class QueuedJobSerializer(AIJobSerializer):
 class ImageAnalysisSerializer(serializers.Serializer):
     """The answer of `POST /api/ai/analyze-image` (schema only)."""
 
+    # The docstring is the published schema's description (kept as it was); this renders the body too.
+
     analysis = serializers.CharField()
     model = serializers.CharField()
     usage = UsageSerializer()
+    job_id = serializers.UUIDField(source="job.id")
+    # Absent from the body when the provider gave none (a missing optional field is skipped).
+    text = serializers.CharField(
+        source="details.text", required=False, help_text="The local engine only: the text read in the image."
+    )
+    facts = serializers.DictField(
+        source="details.facts", required=False, help_text="The local engine only: what it measured."
+    )
+
+
+# --- Chat stream events (Server-Sent Events; not in the schema, which describes `done` above) ---
+
+
+class EventDateTimeField(serializers.DateTimeField):
+    """A time as the event stream has always written it: ECMA-262, to the millisecond."""
+
+    def to_representation(self, value: datetime) -> str:
+        return str(DjangoJSONEncoder().default(value))
+
+
+class EventMessageSerializer(MessageSerializer):
+    created_at = EventDateTimeField()
+
+
+class ChatStartEventSerializer(serializers.Serializer):
+    conversation_id = serializers.UUIDField()
     job_id = serializers.UUIDField()
-    text = serializers.CharField(required=False, help_text="The local engine only: the text read in the image.")
-    facts = serializers.DictField(required=False, help_text="The local engine only: what it measured.")
+    model = serializers.CharField()
+
+
+class ChatDeltaEventSerializer(serializers.Serializer):
+    content = serializers.CharField()
+
+
+class ChatDoneEventSerializer(serializers.Serializer):
+    """The answer's body (`ChatResultSerializer`), from a `StreamDone`."""
+
+    conversation_id = serializers.UUIDField(source="outcome.conversation.id")
+    message = EventMessageSerializer(source="outcome.message")
+    model = serializers.CharField(source="outcome.model")
+    usage = UsageSerializer(source="outcome.usage")
+    job_id = serializers.UUIDField(source="outcome.job.id")
+
+
+class ChatErrorEventSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField()
+    code = serializers.CharField()
+    job_id = serializers.UUIDField()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from core.exceptions import ProviderTimeout, ProviderUnavailable
 
@@ -15,7 +15,7 @@ MAX_RETRIES = 3
 
 
 @shared_task(name="ai_services.transcription_job_run", bind=True, max_retries=MAX_RETRIES, acks_late=True)
-def transcription_job_run(self, job_id: str) -> None:
+def transcription_job_run(self: Task, job_id: str) -> None:
     """Claim and run a queued transcription. A provider that is down or slow is retried with
     backoff (the job goes back to pending meanwhile); any other failure marks the job failed."""
     from ai_services import services

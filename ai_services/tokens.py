@@ -32,6 +32,10 @@ import hashlib
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 ENCODING_NAME = "cl100k_base"
 ENCODING_FILE = Path(__file__).resolve().parent / "data" / "cl100k_base.tiktoken.gz"
@@ -44,7 +48,7 @@ PATTERN = (
 MESSAGE_OVERHEAD_TOKENS = 3
 REPLY_PRIMING_TOKENS = 3
 
-_tokenizer = None
+_tokenizer: Tokenizer | None = None
 _lock = threading.Lock()
 
 
@@ -95,7 +99,7 @@ def _split_pair(ranks: dict[bytes, int], token: bytes, max_rank: int) -> tuple[b
     return parts[0], parts[1]
 
 
-def _build():
+def _build() -> Tokenizer:
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
     ranks = _load_ranks()
@@ -121,7 +125,7 @@ def _build():
     return tokenizer
 
 
-def get_tokenizer():
+def get_tokenizer() -> Tokenizer:
     """The process-wide cl100k_base tokenizer, built on first use (about 1-2 s, then cached)."""
     global _tokenizer
     if _tokenizer is None:
@@ -154,6 +158,6 @@ def count_message_tokens(content: str) -> int:
     return count_tokens(content) + MESSAGE_OVERHEAD_TOKENS
 
 
-def count_prompt_tokens(messages: Iterable[dict[str, str]]) -> int:
+def count_prompt_tokens(messages: Iterable[dict[str, Any]]) -> int:
     """Prompt tokens of a chat request, as OpenAI's chat models bill them."""
     return sum(count_message_tokens(message.get("content", "")) for message in messages) + REPLY_PRIMING_TOKENS

@@ -6,23 +6,37 @@ jobs (which apps poll) are in the general one.
 
 from __future__ import annotations
 
-from django.http import HttpResponse, StreamingHttpResponse
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+from uuid import UUID
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
+from accounts.authentication import request_user
 from ai_services import openapi_examples as examples
 from ai_services import selectors, services
+from ai_services.models import AIJob
 from ai_services.providers.base import AUDIO_MIME
 from ai_services.serializers import (
     AIJobSerializer,
     AnalyzeImageSerializer,
+    ChatDeltaEventSerializer,
+    ChatDoneEventSerializer,
+    ChatErrorEventSerializer,
     ChatInputSerializer,
     ChatResultSerializer,
+    ChatStartEventSerializer,
     ConversationListSerializer,
     ConversationSerializer,
     ConversationUpdateSerializer,
@@ -33,7 +47,9 @@ from ai_services.serializers import (
     TextToSpeechSerializer,
     TranscriptionSerializer,
 )
+from ai_services.services.streaming import StreamDelta, StreamDone, StreamEvent, StreamFailed, StreamIdle, StreamStart
 from core import ratelimit
+from core.api.casing import camelize
 from core.api.envelope import ok
 from core.api.pagination import PagePagination, paginate
 from core.api.parsers import CamelCaseFormParser, CamelCaseMultiPartParser
@@ -45,12 +61,34 @@ class JSONWhateverAccepted(DefaultContentNegotiation):
     """Answers JSON even to `Accept: text/event-stream`: a chat that streams returns its own
     event-stream response, and its errors are JSON envelopes like everywhere else."""
 
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
 
 
 def _wants_stream(request: Request, stream: bool) -> bool:
     return stream or EVENT_STREAM in request.headers.get("Accept", "")
+
+
+_EVENT_SERIALIZERS: dict[type[Any], tuple[str, type[BaseSerializer[Any]]]] = {
+    StreamStart: ("start", ChatStartEventSerializer),
+    StreamDelta: ("delta", ChatDeltaEventSerializer),
+    StreamDone: ("done", ChatDoneEventSerializer),
+    StreamFailed: ("error", ChatErrorEventSerializer),
+}
+
+
+def _sse(events: Iterator[StreamEvent]) -> Iterator[str]:
+    """The chat stream as Server-Sent Events, each event's data from its serializer."""
+    for event in events:
+        if isinstance(event, StreamIdle):
+            yield ": keep-alive\n\n"  # an SSE comment keeps proxies from closing an idle stream
+            continue
+        name, serializer_class = _EVENT_SERIALIZERS[type(event)]
+        data = json.dumps(camelize(serializer_class(event).data), cls=DjangoJSONEncoder)
+        yield f"event: {name}\ndata: {data}\n\n"
 
 
 class ChatView(APIView):
@@ -70,12 +108,12 @@ class ChatView(APIView):
         },
         examples=[examples.CHAT_REQUEST, examples.CHAT_FOLLOW_UP_REQUEST, examples.CHAT_ANSWER],
     )
-    def post(self, request: Request):
+    def post(self, request: Request) -> HttpResponseBase:
         body = ChatInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
         plan = services.chat_plan(
-            user=request.user,
+            user=request_user(request),
             message=data["message"],
             conversation_id=data.get("conversation_id"),
             model=data.get("model") or None,
@@ -84,12 +122,12 @@ class ChatView(APIView):
             max_tokens=data.get("max_tokens"),
         )
         if _wants_stream(request, data["stream"]):
-            response = StreamingHttpResponse(services.chat_stream(plan=plan), content_type=EVENT_STREAM)
+            response = StreamingHttpResponse(_sse(services.chat_stream(plan=plan)), content_type=EVENT_STREAM)
             response["Cache-Control"] = "no-cache"
             response["X-Accel-Buffering"] = "no"  # nginx would otherwise hold the events back
             return response
         outcome = services.chat_send(plan=plan)
-        return ok(services.chat_outcome_data(outcome), message="Chat response generated")
+        return ok(ChatResultSerializer(outcome).data, message="Chat response generated")
 
 
 class ConversationListView(APIView):
@@ -99,7 +137,7 @@ class ConversationListView(APIView):
     def get(self, request: Request) -> Response:
         return paginate(
             request=request,
-            queryset=selectors.conversation_list(user=request.user),
+            queryset=selectors.conversation_list(user=request_user(request)),
             serializer_class=ConversationListSerializer,
         )
 
@@ -114,8 +152,8 @@ class ConversationDetailView(APIView):
         responses={200: ConversationSerializer},
         examples=[examples.CONVERSATION],
     )
-    def get(self, request: Request, conversation_id) -> Response:
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    def get(self, request: Request, conversation_id: UUID) -> Response:
+        conversation = selectors.conversation_get(user=request_user(request), conversation_id=conversation_id)
         paginator = PagePagination()
         page = paginator.paginate_queryset(selectors.conversation_messages(conversation=conversation), request)
         data = {**ConversationSerializer(conversation).data, "messages": MessageSerializer(page, many=True).data}
@@ -127,16 +165,16 @@ class ConversationDetailView(APIView):
         responses={200: ConversationSerializer},
         examples=[examples.CONVERSATION_UPDATE_REQUEST, examples.CONVERSATION_UPDATED],
     )
-    def patch(self, request: Request, conversation_id) -> Response:
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    def patch(self, request: Request, conversation_id: UUID) -> Response:
+        conversation = selectors.conversation_get(user=request_user(request), conversation_id=conversation_id)
         body = ConversationUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         conversation = services.conversation_update(conversation=conversation, title=body.validated_data["title"])
         return ok(ConversationSerializer(conversation).data, message="Conversation updated")
 
     @extend_schema(tags=["ai"], request=None, responses={200: examples.CONVERSATION_DELETED})
-    def delete(self, request: Request, conversation_id) -> Response:
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    def delete(self, request: Request, conversation_id: UUID) -> Response:
+        conversation = selectors.conversation_get(user=request_user(request), conversation_id=conversation_id)
         services.conversation_delete(conversation=conversation)
         return ok(None, message="Conversation deleted")
 
@@ -168,19 +206,15 @@ class SpeechToTextView(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         job = services.speech_transcribe(
-            user=request.user,
+            user=request_user(request),
             upload=data["audio"],
             language=data.get("language") or None,
             prompt=data.get("prompt") or None,
             run_async=data["async"],
         )
         if data["async"]:
-            return ok(
-                {**AIJobSerializer(job).data, "job_id": str(job.id)},
-                message="Transcription queued",
-                status=status.HTTP_202_ACCEPTED,
-            )
-        return ok({**job.output, "job_id": str(job.id)}, message="Audio transcribed")
+            return ok(QueuedJobSerializer(job).data, message="Transcription queued", status=status.HTTP_202_ACCEPTED)
+        return ok(TranscriptionSerializer(job).data, message="Audio transcribed")
 
 
 class TextToSpeechView(APIView):
@@ -203,7 +237,7 @@ class TextToSpeechView(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         outcome = services.speech_synthesize(
-            user=request.user, text=data["text"], voice=data["voice"], fmt=data["format"], speed=data["speed"]
+            user=request_user(request), text=data["text"], voice=data["voice"], fmt=data["format"], speed=data["speed"]
         )
         response = HttpResponse(outcome.audio, content_type=outcome.content_type)
         response["Content-Length"] = str(len(outcome.audio))
@@ -231,27 +265,16 @@ class AnalyzeImageView(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         outcome = services.image_analyze(
-            user=request.user, upload=data["image"], prompt=data.get("prompt"), detail=data["detail"]
+            user=request_user(request), upload=data["image"], prompt=data.get("prompt"), detail=data["detail"]
         )
-        result = {
-            "analysis": outcome.analysis,
-            "model": outcome.model,
-            "usage": {
-                "prompt_tokens": outcome.usage.prompt_tokens,
-                "completion_tokens": outcome.usage.completion_tokens,
-                "total_tokens": outcome.usage.total_tokens,
-            },
-            "job_id": str(outcome.job.id),
-            **outcome.details,
-        }
-        return ok(result, message="Image analyzed")
+        return ok(ImageAnalysisSerializer(outcome).data, message="Image analyzed")
 
 
 class JobListView(APIView):
     @extend_schema(
         tags=["ai"],
         parameters=[
-            OpenApiParameter("type", OpenApiTypes.STR, enum=["chat", "whisper", "tts", "vision", "embedding"]),
+            OpenApiParameter("type", OpenApiTypes.STR, enum=AIJob.Type.values),
             OpenApiParameter("status", OpenApiTypes.STR, enum=["pending", "processing", "completed", "failed"]),
         ],
         responses={200: AIJobSerializer(many=True)},
@@ -259,7 +282,7 @@ class JobListView(APIView):
     )
     def get(self, request: Request) -> Response:
         jobs = selectors.job_list(
-            user=request.user,
+            user=request_user(request),
             job_type=request.query_params.get("type") or None,
             status=request.query_params.get("status") or None,
         )
@@ -268,5 +291,5 @@ class JobListView(APIView):
 
 class JobDetailView(APIView):
     @extend_schema(tags=["ai"], responses={200: AIJobSerializer}, examples=[examples.JOB])
-    def get(self, request: Request, job_id) -> Response:
-        return ok(AIJobSerializer(selectors.job_get(user=request.user, job_id=job_id)).data)
+    def get(self, request: Request, job_id: UUID) -> Response:
+        return ok(AIJobSerializer(selectors.job_get(user=request_user(request), job_id=job_id)).data)

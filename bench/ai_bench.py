@@ -104,7 +104,7 @@ def median_of(rounds: int, run: Callable[[], float]) -> float:
 
 def bench_embeddings(rounds: int) -> dict[str, float]:
     from ai_services.providers.local import minilm
-    from ai_services.providers.local_provider import LocalProvider
+    from ai_services.providers.local.provider import LocalProvider
 
     engine = minilm.get_embedder()
     provider = LocalProvider()
@@ -133,7 +133,7 @@ def bench_speech(rounds: int) -> dict[str, float]:
     import io
     import wave
 
-    from ai_services.providers.local_provider import LocalProvider
+    from ai_services.providers.local.provider import LocalProvider
 
     provider = LocalProvider()
     text = " ".join(sentences(6, seed=3))

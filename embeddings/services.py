@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +41,9 @@ from django.db.models import F, QuerySet
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
-from ai_services import tokens as cl100k
-from ai_services.providers import EmbedResult, Provider, get_provider
+from accounts.models import User
+from ai_services.providers import EmbedResult
+from ai_services.providers.capabilities import Embedder, embedder
 from ai_services.services import embedding_run
 from core.exceptions import InvalidInput, ProviderError
 from embeddings import pgvector
@@ -53,10 +54,6 @@ from embeddings.vector_index import VectorCache, VectorIndex, normalize, stack_b
 
 logger = logging.getLogger(__name__)
 
-# Inputs an OpenAI embedding model reads (text-embedding-3-*, ada-002); longer inputs are refused.
-OPENAI_EMBED_MAX_TOKENS = 8191
-
-
 # --------------------------------------------------------------------------------------------------------------
 # The embedding model behind the configured provider
 
@@ -65,7 +62,7 @@ OPENAI_EMBED_MAX_TOKENS = 8191
 class EmbeddingModel:
     """The provider and model that embed a request, with the tokenizer that counts for them."""
 
-    provider: Provider
+    provider: Embedder
     name: str
     count_tokens: TokenCounter
     max_input_tokens: int  # per input text, special tokens included
@@ -78,19 +75,18 @@ class EmbeddingModel:
 def embedding_model_get(*, model: str | None = None) -> EmbeddingModel:
     """The configured embed provider with `model` (or its default); an unknown model is a 400.
 
-    Token counts come from the model's own tokenizer where it ships here (MiniLM's WordPiece for
-    the local model) and from cl100k_base otherwise: exact for OpenAI's embedding models and an
-    estimate for other servers behind OPENAI_BASE_URL, whose reported usage is what is billed."""
-    provider = get_provider("embed")
+    Token counts come from the provider's tokenizer for the model (`Embedder.embed_tokenizer`):
+    the model's own where it ships here (MiniLM's WordPiece for the local model), cl100k_base
+    otherwise."""
+    provider = embedder()
     name = provider.resolve_model("embed", model)
-    if provider.name == "local":
-        from ai_services.providers.local import minilm
-
-        return EmbeddingModel(provider, name, minilm.get_embedder().count_tokens, minilm.MAX_SEQ_LENGTH)
-    return EmbeddingModel(provider, name, cl100k.count_tokens_batch, OPENAI_EMBED_MAX_TOKENS)
+    tokenizer = provider.embed_tokenizer(model=name)
+    return EmbeddingModel(provider, name, tokenizer.count_tokens, tokenizer.max_input_tokens)
 
 
-def _embed(*, user, model: EmbeddingModel, texts: Sequence[str], reuse_query: bool = False) -> tuple[EmbedResult, int]:
+def _embed(
+    *, user: User, model: EmbeddingModel, texts: Sequence[str], reuse_query: bool = False
+) -> tuple[EmbedResult, int]:
     """Embed `texts` through the AI services' embedding job, which reserves the quota, records the
     job, settles to the provider's token count and refunds on failure. The provider batches (32
     texts per forward pass locally, 2,048 per request to OpenAI). Returns the result with its rows
@@ -141,11 +137,11 @@ def space_cache_key(*, space: VectorSpace) -> str:
     return f"u{space.user_id}:s{space.pk}:{space.model}:{space.dimensions}"
 
 
-def _space_loader(space: VectorSpace):
+def _space_loader(space: VectorSpace) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
     def load() -> tuple[np.ndarray, np.ndarray]:
         rows = Embedding.objects.filter(space_id=space.pk).order_by("id").values_list("id", "vector")
         ids: list[int] = []
-        blobs: list[bytes] = []
+        blobs: list[bytes | memoryview] = []
         for pk, blob in rows.iterator(chunk_size=5000):
             ids.append(pk)
             blobs.append(blob)
@@ -163,7 +159,7 @@ def space_index_get(*, space: VectorSpace, cache: VectorCache | None = None) -> 
     return cache.get(space_cache_key(space=space), version=space.version, loader=_space_loader(space))
 
 
-def embeddings_cache_delete_for_user(*, user) -> None:
+def embeddings_cache_delete_for_user(*, user: User) -> None:
     """Account-deletion clean-up (settings.ACCOUNT_DELETION_CLEANUPS): the user's cached vector
     files, removed once the deletion commits."""
     cache = vector_cache()
@@ -197,7 +193,9 @@ class CreatedEmbeddings:
     units_charged: int
 
 
-def _chunks_for(*, model: EmbeddingModel, text: str, auto_chunk: bool, chunk_size: int, chunk_overlap: int):
+def _chunks_for(
+    *, model: EmbeddingModel, text: str, auto_chunk: bool, chunk_size: int, chunk_overlap: int
+) -> list[Chunk]:
     overhead = model.token_overhead
     window = model.max_input_tokens - overhead
     if auto_chunk:
@@ -221,7 +219,7 @@ def _chunks_for(*, model: EmbeddingModel, text: str, auto_chunk: bool, chunk_siz
 
 def embedding_create(
     *,
-    user,
+    user: User,
     text: str,
     auto_chunk: bool = True,
     chunk_size: int | None = None,
@@ -252,7 +250,7 @@ def embedding_create(
     )
 
 
-def _space_for(*, user, model: str, dimensions: int) -> VectorSpace:
+def _space_for(*, user: User, model: str, dimensions: int) -> VectorSpace:
     space, _ = VectorSpace.objects.get_or_create(user_id=user.pk, model=model, dimensions=dimensions)
     return space
 
@@ -265,7 +263,7 @@ def _bump(space_ids: Sequence[int]) -> None:
 
 
 def _store(
-    *, user, chunks: Sequence[Chunk], result: EmbedResult, document_id: uuid.UUID, metadata: dict[str, Any]
+    *, user: User, chunks: Sequence[Chunk], result: EmbedResult, document_id: uuid.UUID, metadata: dict[str, Any]
 ) -> list[int]:
     # Created before the writing transaction so that its first statement is the version UPDATE:
     # on SQLite that takes the write lock at once instead of upgrading a read snapshot.
@@ -311,16 +309,16 @@ def embeddings_delete(*, rows: QuerySet[Embedding]) -> int:
     return deleted
 
 
-def embedding_delete(*, user, embedding_id: int) -> int:
+def embedding_delete(*, user: User, embedding_id: int) -> int:
     return embeddings_delete(rows=Embedding.objects.filter(pk=embedding_id, user_id=user.pk))
 
 
-def embedding_bulk_delete(*, user, ids: Sequence[int]) -> int:
+def embedding_bulk_delete(*, user: User, ids: Sequence[int]) -> int:
     """Delete those of `ids` that belong to `user`; other users' ids are ignored, not revealed."""
     return embeddings_delete(rows=Embedding.objects.filter(pk__in=list(set(ids)), user_id=user.pk))
 
 
-def document_delete(*, user, document_id: uuid.UUID) -> int:
+def document_delete(*, user: User, document_id: uuid.UUID) -> int:
     return embeddings_delete(rows=Embedding.objects.filter(document_id=document_id, user_id=user.pk))
 
 
@@ -393,7 +391,7 @@ def _filter_mask(*, space: VectorSpace, index: VectorIndex, metadata_filter: dic
 
 def embedding_search_vectors(
     *,
-    user,
+    user: User,
     model: str,
     queries: np.ndarray,
     limit: int = 10,
@@ -446,7 +444,7 @@ def embedding_search_vectors(
 
 def embedding_search(
     *,
-    user,
+    user: User,
     query: str,
     limit: int = 10,
     threshold: float = 0.7,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from quotas.modalities import Service
+
 
 class QuotaSerializer(serializers.Serializer):
     limit = serializers.IntegerField()
@@ -36,13 +38,12 @@ class ServiceUsageSerializer(serializers.Serializer):
     average_processing_ms = serializers.IntegerField(allow_null=True)
 
 
-class ServicesSerializer(serializers.Serializer):
-    chat = ServiceUsageSerializer()
-    whisper = ServiceUsageSerializer()
-    tts = ServiceUsageSerializer()
-    vision = ServiceUsageSerializer()
-    video = ServiceUsageSerializer()
-    embedding = ServiceUsageSerializer()
+# One field per quota service (every AI modality, and video), in the order of `Service`.
+ServicesSerializer = type(
+    "ServicesSerializer",
+    (serializers.Serializer,),
+    {"__module__": __name__, **{service.value: ServiceUsageSerializer() for service in Service}},
+)
 
 
 class TotalsSerializer(serializers.Serializer):

@@ -17,6 +17,8 @@ from rest_framework.test import APIClient
 
 from ai_services.query_embeddings import query_embeddings_clear
 from config.instance import instance_dir
+from quotas.modalities import MODALITY_KEYS
+from tests.ai_services.fake_openai import FakeOpenAI
 
 _counter = itertools.count(1)
 REAL_LIMITS = copy.deepcopy(django_settings.RATE_LIMITS)
@@ -155,8 +157,25 @@ def local_settings(settings):
     settings.OPENAI_API_KEY = ""
     settings.OPENAI_BASE_URL = ""
     settings.AI_PROVIDER = "local"
-    settings.AI_PROVIDERS = dict.fromkeys(("chat", "transcribe", "speak", "vision", "embed"), "local")
+    settings.AI_PROVIDERS = dict.fromkeys(MODALITY_KEYS, "local")
     return settings
+
+
+@pytest.fixture(scope="session")
+def fake_openai_server() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_openai(fake_openai_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """The OpenAI-compatible test server (the one fake of the provider, at its HTTP boundary),
+    reset for this test. Settings are the test's to point at it (`openai_settings` in
+    tests/ai_services; tests/embeddings configures it for embeddings)."""
+    fake_openai_server.reset()
+    yield fake_openai_server
+    fake_openai_server.reset()
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
-"""AI providers: `get_provider(modality)` returns the backend configured for a modality.
+"""AI providers: `get_provider(modality)` returns the backend configured for a modality; the
+accessors of `ai_services.providers.capabilities` return it typed by what the modality needs.
 
-from ai_services.providers import get_provider
+from ai_services.providers.capabilities import embedder
 
-result = get_provider("embed").embed(["first text", "second text"])
+result = embedder().embed(["first text", "second text"])
 result.vectors  # float32 (2, result.dimensions), unit-length rows for the local model
 """
 

@@ -1,8 +1,10 @@
-"""The provider interface (one method per modality) and the selection of a provider by settings.
+"""What providers exchange (results, prepared inputs), the provider base class (model choice),
+and the selection of a provider by settings.
 
-Modalities: ``chat`` (with ``chat_stream``), ``transcribe``, ``speak``, ``vision``, ``embed``.
-``settings.AI_PROVIDERS[modality]`` names the provider of each ("openai" or "local"); see the
-"AI services" section of the settings.
+Modalities are the keys of `quotas.modalities` (``chat``, ``transcribe``, ``speak``, ``vision``,
+``embed``); what a provider can do is the capability protocols of
+`ai_services.providers.capabilities` it implements. ``settings.AI_PROVIDERS[modality]`` names the
+provider of each ("openai" or "local"); see the "AI services" section of the settings.
 
 Every method raises the domain errors of `core.exceptions` and nothing else on purpose:
 `InvalidInput`/`InvalidUpload` for input the provider refuses, `ProviderError` (502),
@@ -14,17 +16,16 @@ from __future__ import annotations
 import importlib
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 
-from core.exceptions import InvalidInput, ProviderNotConfigured
+from core.exceptions import ApplicationError, InvalidInput, ProviderNotConfigured
+from quotas.modalities import MODALITY_KEYS
 
-MODALITIES = ("chat", "transcribe", "speak", "vision", "embed")
+MODALITIES = MODALITY_KEYS
 AUDIO_FORMATS = ("mp3", "wav", "opus", "aac", "flac")
 AUDIO_MIME = {
     "mp3": "audio/mpeg",
@@ -37,7 +38,7 @@ IMAGE_DETAILS = ("low", "high", "auto")
 
 _PROVIDER_CLASSES = {
     "openai": "ai_services.providers.openai.OpenAIProvider",
-    "local": "ai_services.providers.local_provider.LocalProvider",
+    "local": "ai_services.providers.local.provider.LocalProvider",
 }
 
 
@@ -129,11 +130,10 @@ class EmbedResult:
 
 
 class Provider(ABC):
-    """One backend for every modality. Instances are shared by threads: keep them stateless."""
+    """One backend. It serves the modalities whose capability protocols it implements
+    (`ai_services.providers.capabilities`). Instances are shared by threads: keep them stateless."""
 
     name: str = ""
-
-    # -- models and options -----------------------------------------------------------------
 
     @abstractmethod
     def models(self, modality: str) -> list[str]:
@@ -158,38 +158,9 @@ class Provider(ABC):
             )
         return requested
 
-    @abstractmethod
-    def voices(self) -> list[str]:
-        """Voice names `speak` accepts."""
-
-    # -- modalities ----------------------------------------------------------------------------
-
-    @abstractmethod
-    def chat(
-        self, *, messages: list[dict[str, str]], model: str, temperature: float | None, max_tokens: int | None
-    ) -> ChatResult: ...
-
-    @abstractmethod
-    def chat_stream(
-        self, *, messages: list[dict[str, str]], model: str, temperature: float | None, max_tokens: int | None
-    ) -> Iterator[ChatChunk]:
-        """Start a streamed answer. The request is made before this returns, so refusals and
-        connection errors raise here; errors while reading raise from the iterator."""
-
-    @abstractmethod
-    def transcribe(
-        self, *, path: Path, filename: str, model: str, language: str | None, prompt: str | None
-    ) -> TranscriptionResult: ...
-
-    @abstractmethod
-    def speak(self, *, text: str, model: str, voice: str, fmt: str, speed: float) -> SpeechResult: ...
-
-    @abstractmethod
-    def analyze_image(self, *, image: PreparedImage, prompt: str, detail: str, model: str) -> VisionResult: ...
-
-    @abstractmethod
-    def embed(self, texts: Sequence[str], *, model: str | None = None) -> EmbedResult:
-        """Embed `texts` (a list, not one string); `model` None means the default."""
+    def unsupported(self, modality: str) -> ApplicationError:
+        """The error for a modality this provider does not serve (a 503 naming the fix)."""
+        return ProviderNotConfigured(f"The {self.name} provider does not support {modality}.")
 
 
 _instances: dict[str, Provider] = {}

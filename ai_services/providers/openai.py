@@ -16,13 +16,15 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import httpx2
 import numpy as np
 import openai as sdk
 from django.conf import settings
+from openai.types.chat import ChatCompletionMessageParam
 
+from ai_services import tokens as cl100k
 from ai_services.providers.base import (
     AUDIO_FORMATS,
     ChatChunk,
@@ -34,6 +36,14 @@ from ai_services.providers.base import (
     TranscriptionResult,
     Usage,
     VisionResult,
+)
+from ai_services.providers.capabilities import (
+    ChatCapable,
+    Embedder,
+    EmbedTokenizer,
+    Speaker,
+    Transcriber,
+    VisionCapable,
 )
 from ai_services.providers.languages import language_code
 from core.exceptions import (
@@ -49,9 +59,24 @@ logger = logging.getLogger(__name__)
 VOICES = ["alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse"]
 VISION_MAX_TOKENS = 1024
 EMBED_BATCH = 2048  # inputs per request, OpenAI's limit
+# Inputs an OpenAI embedding model reads (text-embedding-3-*, ada-002); longer inputs are refused.
+EMBED_MAX_TOKENS = 8191
 # Anything that looks like an API key is masked in provider messages, not only ours.
 _KEY_PATTERN = re.compile(r"\b(sk|rk|pk)-[A-Za-z0-9_\-*]{6,}")
 _MALFORMED = (ValueError, TypeError, AttributeError, KeyError, IndexError)
+_SPEECH_FORMATS: dict[str, Literal["mp3", "wav", "opus", "aac", "flac"]] = {
+    "mp3": "mp3",
+    "wav": "wav",
+    "opus": "opus",
+    "aac": "aac",
+    "flac": "flac",
+}
+
+
+def _sdk_messages(messages: list[dict[str, Any]]) -> list[ChatCompletionMessageParam]:
+    # Built in the API's own shape ({"role", "content"}, content parts for images): the SDK's
+    # TypedDicts describe exactly these dicts.
+    return cast(list[ChatCompletionMessageParam], messages)
 
 
 def scrub(text: str) -> str:
@@ -115,7 +140,7 @@ def _usage(raw: Any) -> Usage | None:
     return Usage(prompt_tokens=prompt, completion_tokens=completion or 0)
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(Provider, ChatCapable, Transcriber, Speaker, VisionCapable, Embedder):
     name = "openai"
 
     def __init__(self) -> None:
@@ -176,13 +201,13 @@ class OpenAIProvider(Provider):
     # -- chat ----------------------------------------------------------------------------------
 
     def chat(
-        self, *, messages: list[dict[str, str]], model: str, temperature: float | None, max_tokens: int | None
+        self, *, messages: list[dict[str, Any]], model: str, temperature: float | None, max_tokens: int | None
     ) -> ChatResult:
         kwargs: dict[str, Any] = self._limit_kwargs(max_tokens)
         if temperature is not None:
             kwargs["temperature"] = temperature
         try:
-            completion = self.client().chat.completions.create(model=model, messages=messages, **kwargs)
+            completion = self.client().chat.completions.create(model=model, messages=_sdk_messages(messages), **kwargs)
             choice = completion.choices[0]
             content = choice.message.content
             if not isinstance(content, str):
@@ -197,7 +222,7 @@ class OpenAIProvider(Provider):
             raise self._failed("chat", exc) from None
 
     def chat_stream(
-        self, *, messages: list[dict[str, str]], model: str, temperature: float | None, max_tokens: int | None
+        self, *, messages: list[dict[str, Any]], model: str, temperature: float | None, max_tokens: int | None
     ) -> Iterator[ChatChunk]:
         kwargs: dict[str, Any] = self._limit_kwargs(max_tokens)
         if temperature is not None:
@@ -205,7 +230,7 @@ class OpenAIProvider(Provider):
         try:
             stream = self.client().chat.completions.create(
                 model=model,
-                messages=messages,
+                messages=_sdk_messages(messages),
                 stream=True,
                 stream_options={"include_usage": True},
                 **kwargs,
@@ -277,7 +302,7 @@ class OpenAIProvider(Provider):
             raise ValueError(f"unsupported format {fmt}")
         try:
             response = self.client().audio.speech.create(
-                input=text, model=model, voice=voice, response_format=fmt, speed=speed
+                input=text, model=model, voice=voice, response_format=_SPEECH_FORMATS[fmt], speed=speed
             )
             audio = response.content
             content_type = response.response.headers.get("content-type", "")
@@ -330,6 +355,11 @@ class OpenAIProvider(Provider):
         return EmbedResult(
             vectors=vectors.reshape(len(texts), dimensions), model=model, dimensions=dimensions, tokens=tokens
         )
+
+    def embed_tokenizer(self, *, model: str) -> EmbedTokenizer:
+        # cl100k_base: exact for OpenAI's embedding models, an estimate for other servers behind
+        # OPENAI_BASE_URL, whose reported usage is what is billed.
+        return EmbedTokenizer(count_tokens=cl100k.count_tokens_batch, max_input_tokens=EMBED_MAX_TOKENS)
 
     # -- errors --------------------------------------------------------------------------------
 

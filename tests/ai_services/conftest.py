@@ -1,5 +1,6 @@
-"""Fixtures for the AI services tests: the fake OpenAI-compatible server, provider settings, and
-the real Celery worker of `tests.celery_worker` for queued transcriptions."""
+"""Fixtures for the AI services tests: provider settings pointed at the fake OpenAI-compatible
+server (`fake_openai`, in tests/conftest.py), and the real Celery worker of `tests.celery_worker`
+for queued transcriptions."""
 
 from __future__ import annotations
 
@@ -11,24 +12,10 @@ import wave
 
 import pytest
 
-from tests.ai_services.fake_openai import FakeOpenAI
+from quotas.modalities import MODALITY_KEYS
 from tests.celery_worker import celery_worker_process, worker  # noqa: F401 - fixtures
 
 TEST_KEY = "sk-test-Zq8RkVt3mP2xL9wN4cB7yH"
-
-
-@pytest.fixture(scope="session")
-def fake_server():
-    server = FakeOpenAI().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fake_openai(fake_server):
-    fake_server.reset()
-    yield fake_server
-    fake_server.reset()
 
 
 @pytest.fixture
@@ -40,7 +27,7 @@ def openai_settings(settings, fake_openai):
     settings.OPENAI_CONNECT_TIMEOUT_SECONDS = 0.5
     settings.OPENAI_MAX_RETRIES = 2
     settings.AI_PROVIDER = "openai"
-    settings.AI_PROVIDERS = dict.fromkeys(("chat", "transcribe", "speak", "vision", "embed"), "openai")
+    settings.AI_PROVIDERS = dict.fromkeys(MODALITY_KEYS, "openai")
     return settings
 
 

@@ -440,7 +440,7 @@ def _ffmpeg_encode(wav: Path, out: Path, *args: str) -> None:
 
 
 def test_probe_audio_formats(spoken, tts, tmp_path) -> None:
-    from ai_services.providers.local.audio import AudioError, decode_audio, probe_audio
+    from ai_services.audio import AudioError, decode_audio, probe_audio
 
     samples, rate = spoken[0]
     seconds = len(samples) / rate

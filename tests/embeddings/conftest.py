@@ -21,20 +21,18 @@ def embeddings_env(settings, tmp_path):
 
 
 @pytest.fixture
-def fake_openai(settings):
-    """The `openai` provider for embeddings, pointed at the project's local OpenAI-compatible server
+def fake_openai(fake_openai: FakeOpenAI, settings) -> FakeOpenAI:
+    """The shared fake server (tests/conftest.py) as the `openai` provider of embeddings
     (deterministic 32-dimension vectors from a hash of each text; usage = words)."""
-    server = FakeOpenAI().start()
-    server.state.embedding_dimensions = 32
+    fake_openai.state.embedding_dimensions = 32
     settings.AI_PROVIDERS = {**settings.AI_PROVIDERS, "embed": "openai"}
     settings.AI_MODELS = {**settings.AI_MODELS, "embed": ["text-embedding-3-small", "text-embedding-3-large"]}
-    settings.OPENAI_BASE_URL = server.url
+    settings.OPENAI_BASE_URL = fake_openai.url
     settings.OPENAI_API_KEY = "sk-test-embeddings-0000"
     settings.OPENAI_MAX_RETRIES = 1
     settings.OPENAI_TIMEOUT_SECONDS = 2.0
     settings.OPENAI_CONNECT_TIMEOUT_SECONDS = 1.0
-    yield server
-    server.stop()
+    return fake_openai
 
 
 @pytest.fixture

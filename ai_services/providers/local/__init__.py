@@ -6,5 +6,8 @@ Submodules are imported lazily by callers (each loads a model on first use):
 - ``piper_tts``: text-to-speech with Piper and the bundled "joe" US English voice.
 - ``whisper_stt``: speech-to-text with faster-whisper and Whisper base.
 - ``ocr``: local image analysis (RapidOCR text + Pillow image properties).
-- ``audio``: decoding and probing of audio uploads with PyAV.
+- ``provider``: the `local` provider, these engines behind the capability protocols.
+
+Decoding and probing of audio uploads (PyAV) is `ai_services.audio`: every provider's uploads are
+probed with it.
 """

@@ -65,7 +65,7 @@ def limit_blas_threads(num_threads: int = 1) -> bool:
     (the same symbols threadpoolctl would use).
     """
     try:
-        from threadpoolctl import threadpool_limits  # type: ignore[import-not-found]
+        from threadpoolctl import threadpool_limits
     except ImportError:
         pass
     else:

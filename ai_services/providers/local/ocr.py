@@ -126,7 +126,8 @@ def _ink_columns(gray: np.ndarray) -> tuple[np.ndarray, float] | None:
     # but not much further, where a neighbouring line could intrude.
     top = max(0, int(core_rows[0] - 0.8 * core))
     bottom = min(gray.shape[0], int(core_rows[-1] + 0.7 * core) + 1)
-    return ink[top:bottom].any(axis=0), core
+    columns: np.ndarray = np.asarray(ink[top:bottom].any(axis=0))
+    return columns, core
 
 
 @dataclass
@@ -171,19 +172,20 @@ def _split_threshold(gaps: list[float]) -> float | None:
     values = sorted(gaps)
     if len(values) < 4:
         return None
-    best, best_score = None, 0.0
+    best: float | None = None
+    best_score = 0.0
     for k in range(1, len(values)):
         if values[k] <= values[k - 1]:
             continue
         low, high = values[:k], values[k:]
-        score = len(low) * len(high) * (np.mean(high) - np.mean(low)) ** 2
+        score = float(len(low) * len(high) * (np.mean(high) - np.mean(low)) ** 2)
         if score > best_score:
             best, best_score = (values[k - 1] + values[k]) / 2, score
     if best is None:
         return None
     high = [v for v in values if v > best]
     low = [v for v in values if v < best]
-    if np.mean(high) < 1.8 * max(np.mean(low), 1e-6):
+    if np.mean(high) < 1.8 * max(float(np.mean(low)), 1e-6):
         return None
     return best
 
@@ -318,13 +320,14 @@ def dominant_colors(image: Image.Image, count: int = 5) -> list[dict[str, Any]]:
     total = sum(counts.values()) or 1
     colors = []
     for index, n in counts.most_common(count):
-        rgb = tuple(palette[index * 3 : index * 3 + 3])
-        if len(rgb) != 3:
+        channels = palette[index * 3 : index * 3 + 3]
+        if len(channels) != 3:
             continue
+        rgb = (channels[0], channels[1], channels[2])
         colors.append(
             {
                 "hex": "#{:02x}{:02x}{:02x}".format(*rgb),
-                "name": _color_name(rgb),  # type: ignore[arg-type]
+                "name": _color_name(rgb),
                 "share": round(n / total, 3),
             }
         )

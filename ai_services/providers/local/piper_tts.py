@@ -19,7 +19,6 @@ import threading
 import wave
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -231,14 +230,3 @@ def encode_audio(samples: np.ndarray, sample_rate: int, fmt: str) -> bytes:
             message = result.stderr.decode("utf-8", "replace").strip()[-500:]
             raise RuntimeError(f"ffmpeg failed to encode {fmt}: {message}")
         return out_path.read_bytes()
-
-
-def synthesize_to_format(text: str, fmt: str, *, speed: float = 1.0, voice: str = DEFAULT_VOICE) -> dict[str, Any]:
-    """Convenience for views: ``{audio: bytes, mime: str, duration: float, sample_rate: int}``."""
-    samples, rate = synthesize(text, speed=speed, voice=voice)
-    return {
-        "audio": encode_audio(samples, rate, fmt),
-        "mime": AUDIO_MIME[fmt.lower()],
-        "duration": round(len(samples) / rate, 3),
-        "sample_rate": rate,
-    }

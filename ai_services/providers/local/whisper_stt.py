@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import threading
 import uuid
 from collections.abc import Iterable
@@ -67,6 +66,8 @@ def _package_data(package: str) -> Path:
     import importlib
 
     module = importlib.import_module(package)
+    if module.__file__ is None:  # a namespace package has no folder of its own to hold data
+        raise FileNotFoundError(f"{package} has no data folder")
     return Path(module.__file__).resolve().parent / "data"
 
 
@@ -154,7 +155,7 @@ class WhisperTranscriber:
     def transcribe(
         self, path: str | os.PathLike[str], *, language: str | None = None, prompt: str | None = None
     ) -> dict[str, Any]:
-        from .audio import WHISPER_SAMPLE_RATE, decode_audio
+        from ai_services.audio import WHISPER_SAMPLE_RATE, decode_audio
 
         # Decoding with our PyAV helper gives the same validation errors (AudioError) as uploads.
         audio = decode_audio(path, sample_rate=WHISPER_SAMPLE_RATE)
@@ -210,9 +211,3 @@ def transcribe(path: str, *, language: str | None = None, prompt: str | None = N
         ValueError: unknown language code.
     """
     return get_transcriber().transcribe(path, language=language, prompt=prompt)
-
-
-def clear_cache(cache_dir: str | os.PathLike[str] | None = None) -> None:
-    """Remove the assembled model directory (it is rebuilt on next use)."""
-    target = (Path(cache_dir) if cache_dir else default_cache_dir()) / MODEL_SUBDIR
-    shutil.rmtree(target, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Audio decoding and probing with PyAV (no ffprobe binary is available).
+"""Audio decoding and probing with PyAV (no ffprobe binary is available), whatever the provider.
 
 ``probe_audio`` is meant for validating uploads before they are queued; ``decode_audio`` turns any
 supported file into the 16 kHz mono float32 signal that Whisper expects.

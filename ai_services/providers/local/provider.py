@@ -1,22 +1,21 @@
-"""The `local` provider: offline engines from `ai_services/providers/local/` behind the interface.
+"""The `local` provider: the offline engines of `ai_services/providers/local/` behind the
+capability protocols (speech both ways, vision, embeddings).
 
 Each engine loads once per process on first use and runs on one thread per request. There is no
-local chat model (no instruction-tuned model ships in a package we trust), so chat answers 503
-`provider_not_configured` with the settings that enable it.
+local chat model (no instruction-tuned model ships in a package we trust), so the provider is not
+`ChatCapable` and chat answers 503 `provider_not_configured` with the settings that enable it.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from ai_services.providers.base import (
     AUDIO_FORMATS,
-    ChatChunk,
-    ChatResult,
     EmbedResult,
     PreparedImage,
     Provider,
@@ -24,7 +23,9 @@ from ai_services.providers.base import (
     TranscriptionResult,
     VisionResult,
 )
+from ai_services.providers.capabilities import Embedder, EmbedTokenizer, Speaker, Transcriber, VisionCapable
 from core.exceptions import (
+    ApplicationError,
     InvalidInput,
     InvalidUpload,
     ProviderError,
@@ -47,7 +48,7 @@ CHAT_NOT_CONFIGURED = (
 )
 
 
-class LocalProvider(Provider):
+class LocalProvider(Provider, Transcriber, Speaker, VisionCapable, Embedder):
     name = "local"
 
     def models(self, modality: str) -> list[str]:
@@ -58,38 +59,23 @@ class LocalProvider(Provider):
             "embed": [EMBED_MODEL],
         }.get(modality, [])
 
-    def resolve_model(self, modality: str, requested: str | None) -> str:
+    def unsupported(self, modality: str) -> ApplicationError:
         if modality == "chat":
-            self._no_chat()
-        return super().resolve_model(modality, requested)
+            return ProviderNotConfigured(CHAT_NOT_CONFIGURED)
+        return super().unsupported(modality)
 
     def voices(self) -> list[str]:
         from ai_services.providers.local import piper_tts
 
         return list(piper_tts.VOICES)
 
-    # -- chat ----------------------------------------------------------------------------------
-
-    @staticmethod
-    def _no_chat() -> NoReturn:
-        raise ProviderNotConfigured(CHAT_NOT_CONFIGURED)
-
-    def chat(
-        self, *, messages: list[dict[str, str]], model: str, temperature: float | None, max_tokens: int | None
-    ) -> ChatResult:
-        self._no_chat()
-
-    def chat_stream(
-        self, *, messages: list[dict[str, str]], model: str, temperature: float | None, max_tokens: int | None
-    ) -> Iterator[ChatChunk]:
-        self._no_chat()
-
     # -- audio ---------------------------------------------------------------------------------
 
     def transcribe(
         self, *, path: Path, filename: str, model: str, language: str | None, prompt: str | None
     ) -> TranscriptionResult:
-        from ai_services.providers.local import audio, whisper_stt
+        from ai_services import audio
+        from ai_services.providers.local import whisper_stt
 
         try:
             result = whisper_stt.transcribe(str(path), language=language or None, prompt=prompt or None)
@@ -173,6 +159,12 @@ class LocalProvider(Provider):
         except Exception as exc:
             raise self._engine_failed("embeddings", exc) from exc
         return EmbedResult(vectors=vectors, model=embedder.model_name, dimensions=embedder.dimensions, tokens=tokens)
+
+    def embed_tokenizer(self, *, model: str) -> EmbedTokenizer:
+        # MiniLM's own WordPiece, so chunks are cut where the model would truncate.
+        from ai_services.providers.local import minilm
+
+        return EmbedTokenizer(count_tokens=minilm.get_embedder().count_tokens, max_input_tokens=minilm.MAX_SEQ_LENGTH)
 
     # -- errors --------------------------------------------------------------------------------
 
