@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+from av.video.stream import VideoStream
 
 from video.media.errors import MediaError
 from video.media.ffmpeg import _decode_timeout, _input, _rate, _run_ffmpeg, _thumbnail_chain, _timeline
@@ -138,9 +139,12 @@ def _pyav_grab(
     """
     with av.open(str(path), metadata_errors="ignore", options=_AV_OPTIONS) as container:
         vs = container.streams[info.stream_index]
+        tb = vs.time_base
+        # Never true of the stream probe chose; the checks narrow the types for what follows.
+        if not isinstance(vs, VideoStream) or tb is None:
+            raise MediaError("The video could not be decoded.", detail="not a video stream with a time base")
         vs.thread_type = "AUTO"  # frame + slice threads, as the ffmpeg CLI decodes
         cc = vs.codec_context
-        tb = vs.time_base
         offset = info.start_time
         ji = 0
         prev: av.VideoFrame | None = None

@@ -18,7 +18,9 @@ def _to_image(frame: av.VideoFrame, size: tuple[int, int] | None, rotation: int)
         kwargs.update(width=size[0], height=size[1], interpolation="AREA")
     rgb = frame.reformat(**kwargs)
     plane = rgb.planes[0]
-    img = Image.frombuffer("RGB", (rgb.width, rgb.height), plane, "raw", "RGB", plane.line_size, 1)
+    # Pillow reads any buffer-protocol object (the plane maps the frame's memory, no copy); its stubs only
+    # name bytes and the array interface.
+    img = Image.frombuffer("RGB", (rgb.width, rgb.height), plane, "raw", "RGB", plane.line_size, 1)  # type: ignore[arg-type]
     if rotation == 90:
         img = img.transpose(Image.Transpose.ROTATE_270)  # Pillow's ROTATE_n turn counter-clockwise
     elif rotation == 180:

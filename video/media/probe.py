@@ -60,7 +60,8 @@ def _display_rotation(container: av.container.InputContainer, stream: av.video.s
         try:
             if previous is None or previous < av.logging.INFO:
                 av.logging.set_level(av.logging.INFO)
-            dump = container.dumps_format()
+            # PyAV 18's stubs omit Container.dumps_format (defined in av/container/core.py).
+            dump = container.dumps_format()  # type: ignore[attr-defined]
         finally:
             av.logging.set_level(previous)
     # The dump lists streams in order; keep the section of ours.
