@@ -2,7 +2,7 @@
 
 What is counted is failed credential checks (a wrong password, an unknown email), never
 successful sign-ins or requests refused for invalid input, in three budgets (limits from the
-environment, see config/settings.py and the README):
+environment, see config/settings/api.py and the README):
 
 - per email from one client address (`RATE_LIMIT_AUTH_FAILURES`, the seed's 5 per 15 minutes):
   a hard lock of that pair. Someone guessing one account's password from one address stops there,

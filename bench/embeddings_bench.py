@@ -1,4 +1,4 @@
-"""Benchmark of the vector search core (embeddings/vector_index.py).
+"""Benchmark of the vector search core (embeddings/vector_index/).
 
 Run from the project root::
 

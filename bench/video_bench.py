@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from video import media  # noqa: E402
+from video.media import planning  # noqa: E402
 
 # VIDEO_BENCH_DATA moves the clip cache (e.g. outside a work tree that gets cleaned).
 DATA = Path(os.environ.get("VIDEO_BENCH_DATA", ROOT / "bench" / ".data"))
@@ -127,7 +128,7 @@ def bench_clip(name: str, runs: int, variants: list[str]) -> list[dict[str, obje
     # Same thumbnail time as extract_frames' default (10% of the duration, on the 1 s grid).
     n = min(MAX_FRAMES, int(-(-info.duration // INTERVAL)))
     thumb_time = min((info.duration * 0.1) // INTERVAL * INTERVAL, (n - 1) * INTERVAL)
-    thumb_size = media._fit(info.width, info.height, 320)
+    thumb_size = planning._fit(info.width, info.height, 320)
     path.read_bytes()  # page cache warm for everyone
 
     contenders: dict[str, Callable[[Path], object]] = {

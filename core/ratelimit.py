@@ -6,7 +6,7 @@ in `rate_categories`, e.g. `{"POST": UPLOAD}`, falling back to `rate_category`).
 long window and, where the category has one, a short burst window, keyed by user when
 authenticated and by client address otherwise (`core.client_address`: behind trusted proxies,
 the forwarded address; an IPv6 client by its /64). Every limit comes from the environment
-(`RATE_LIMIT_<CATEGORY>` and `..._BURST`, see config/settings.py).
+(`RATE_LIMIT_<CATEGORY>` and `..._BURST`, see config/settings/api.py).
 
 Sign-up, sign-in and refresh have request caps of their own, per address. Guessing passwords is
 stopped by budgets of *failed* credential checks (`count_failure`, `failure_budget`), which

@@ -25,7 +25,7 @@ class VectorSpaceAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: VectorSpace | None = None) -> bool:
         # Deleting a space would drop its rows without a version bump; spaces go with their user.
         return False
 
@@ -56,7 +56,7 @@ class EmbeddingAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Embedding | None = None) -> bool:
         return False
 
     def delete_model(self, request: HttpRequest, obj: Embedding) -> None:

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypedDict
 from weakref import WeakKeyDictionary
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -11,6 +12,11 @@ from django.db.models.expressions import Func
 
 from core.exceptions import NotFound
 from embeddings.models import Embedding, VectorSpace
+
+if TYPE_CHECKING:
+    from django.db.models.sql.compiler import SQLCompiler, _AsSqlType
+
+    from accounts.models import User
 
 _SPACE_VERSION_SQL = (
     f"SELECT id, version FROM {VectorSpace._meta.db_table} "  # noqa: S608 (a constant table name; values are parameters)
@@ -24,25 +30,45 @@ class OctetLength(Func):
     function = "OCTET_LENGTH"
     output_field = IntegerField()
 
-    def as_sqlite(self, compiler, connection, **extra_context):
+    def as_sqlite(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any) -> _AsSqlType:
         return self.as_sql(compiler, connection, template="LENGTH(CAST(%(expressions)s AS BLOB))", **extra_context)
 
 
-def embedding_list(*, user, document_id: uuid.UUID | None = None) -> QuerySet[Embedding]:
+def embedding_list(*, user: User, document_id: uuid.UUID | None = None) -> QuerySet[Embedding]:
     rows = Embedding.objects.filter(user_id=user.pk).defer("vector")
     if document_id is not None:
         rows = rows.filter(document_id=document_id).order_by("chunk_index", "id")
     return rows
 
 
-def embedding_get(*, user, embedding_id: int) -> Embedding:
+def embedding_get(*, user: User, embedding_id: int) -> Embedding:
     embedding = Embedding.objects.filter(user_id=user.pk, pk=embedding_id).first()
     if embedding is None:
         raise NotFound("Embedding not found.")
     return embedding
 
 
-def embedding_stats(*, user) -> dict[str, Any]:
+class EmbeddingModelStats(TypedDict):
+    model: str
+    dimensions: int
+    count: int
+    documents: int
+    tokens: int
+
+
+class EmbeddingStats(TypedDict):
+    count: int
+    documents: int
+    total_tokens: int
+    models: list[EmbeddingModelStats]
+    dimensions: list[int]
+    storage_bytes: int
+    vector_bytes: int
+    text_bytes: int
+    last_created_at: datetime | None
+
+
+def embedding_stats(*, user: User) -> EmbeddingStats:
     """Counts, tokens and storage of the user's embeddings, with the models and dimensions in use."""
     rows = Embedding.objects.filter(user_id=user.pk)
     totals = rows.aggregate(

@@ -7,6 +7,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from embeddings.models import Embedding
+from embeddings.services import SearchOutcome
 
 FILTER_MAX_KEYS = 20
 _SCALARS = (str, int, float, bool, type(None))
@@ -172,7 +173,7 @@ class SearchOutcomeSerializer(serializers.Serializer):
     dimensions = serializers.IntegerField()
     units_charged = serializers.IntegerField()
 
-    def get_count(self, obj) -> int:
+    def get_count(self, obj: SearchOutcome) -> int:
         return len(obj.results)
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import request_user
 from core import ratelimit
 from core.api.envelope import counted, ok
 from core.api.pagination import paginate
@@ -32,7 +34,7 @@ from embeddings.serializers import (
 TAGS = ["embeddings"]
 
 
-def _valid(serializer_class, data) -> dict:
+def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
@@ -49,7 +51,7 @@ class EmbeddingCreateView(APIView):
     )
     def post(self, request: Request) -> Response:
         data = _valid(EmbeddingCreateInputSerializer, request.data)
-        created = services.embedding_create(user=request.user, **data)
+        created = services.embedding_create(user=request_user(request), **data)
         return ok(
             EmbeddingCreatedSerializer(created).data,
             message=f"Created {counted(created.chunks, 'embedding')}",
@@ -69,7 +71,7 @@ class EmbeddingSearchView(APIView):
     def post(self, request: Request) -> Response:
         data = _valid(EmbeddingSearchInputSerializer, request.data)
         outcome = services.embedding_search(
-            user=request.user,
+            user=request_user(request),
             query=data["query"],
             limit=data["limit"],
             threshold=data["threshold"],
@@ -98,7 +100,7 @@ class EmbeddingListView(APIView):
                 raise InvalidInput(
                     "documentId must be a UUID.", errors={"document_id": ["Must be a valid UUID."]}
                 ) from None
-        rows = selectors.embedding_list(user=request.user, document_id=document_id)
+        rows = selectors.embedding_list(user=request_user(request), document_id=document_id)
         return paginate(request=request, queryset=rows, serializer_class=EmbeddingSerializer)
 
 
@@ -107,7 +109,7 @@ class EmbeddingStatsView(APIView):
 
     @extend_schema(tags=TAGS, responses={200: EmbeddingStatsSerializer}, examples=[examples.STATS])
     def get(self, request: Request) -> Response:
-        return ok(EmbeddingStatsSerializer(selectors.embedding_stats(user=request.user)).data)
+        return ok(EmbeddingStatsSerializer(selectors.embedding_stats(user=request_user(request))).data)
 
 
 class EmbeddingDetailView(APIView):
@@ -115,13 +117,14 @@ class EmbeddingDetailView(APIView):
 
     @extend_schema(tags=TAGS, responses={200: EmbeddingDetailSerializer}, examples=[examples.EMBEDDING])
     def get(self, request: Request, embedding_id: int) -> Response:
-        embedding = selectors.embedding_get(user=request.user, embedding_id=embedding_id)
+        embedding = selectors.embedding_get(user=request_user(request), embedding_id=embedding_id)
         return ok(EmbeddingDetailSerializer(embedding).data)
 
     @extend_schema(tags=TAGS, responses={200: DeletedSerializer}, examples=[examples.EMBEDDING_DELETED])
     def delete(self, request: Request, embedding_id: int) -> Response:
-        selectors.embedding_get(user=request.user, embedding_id=embedding_id)  # another user's id: 404
-        deleted = services.embedding_delete(user=request.user, embedding_id=embedding_id)
+        user = request_user(request)
+        selectors.embedding_get(user=user, embedding_id=embedding_id)  # another user's id: 404
+        deleted = services.embedding_delete(user=user, embedding_id=embedding_id)
         return ok({"deleted": deleted}, message="Embedding deleted")
 
 
@@ -136,7 +139,7 @@ class EmbeddingBulkDeleteView(APIView):
     )
     def post(self, request: Request) -> Response:
         data = _valid(EmbeddingBulkDeleteInputSerializer, request.data)
-        deleted = services.embedding_bulk_delete(user=request.user, ids=data["ids"])
+        deleted = services.embedding_bulk_delete(user=request_user(request), ids=data["ids"])
         return ok({"deleted": deleted}, message=f"Deleted {counted(deleted, 'embedding')}")
 
 
@@ -145,7 +148,7 @@ class DocumentView(APIView):
 
     @extend_schema(tags=TAGS, responses={200: DocumentDeletedSerializer}, examples=[examples.DOCUMENT_DELETED])
     def delete(self, request: Request, document_id: uuid.UUID) -> Response:
-        deleted = services.document_delete(user=request.user, document_id=document_id)
+        deleted = services.document_delete(user=request_user(request), document_id=document_id)
         if not deleted:
             raise NotFound("Document not found.")
         return ok({"deleted": deleted, "document_id": document_id}, message=f"Deleted {counted(deleted, 'chunk')}")

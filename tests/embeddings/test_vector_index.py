@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings import vector_index as vi
 from embeddings.vector_index import (
     HnswParams,
     SearchResult,
@@ -20,6 +19,10 @@ from embeddings.vector_index import (
     stack_bytes,
     to_bytes,
 )
+from embeddings.vector_index import cache as vi_cache
+from embeddings.vector_index import files as vi_files
+from embeddings.vector_index import index as vi_index
+from embeddings.vector_index import topk as vi_topk
 
 
 def unit_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -215,8 +218,8 @@ def test_mask_for_ids_and_mask_validation() -> None:
 
 @pytest.mark.parametrize("block_rows", [7, 64, 1_000_000])
 def test_batch_in_row_blocks_matches_full_sort(monkeypatch: pytest.MonkeyPatch, block_rows: int) -> None:
-    monkeypatch.setattr(vi, "_MIN_BLOCK_ROWS", block_rows)
-    monkeypatch.setattr(vi, "_BLOCK_BYTES", 0)
+    monkeypatch.setattr(vi_topk, "_MIN_BLOCK_ROWS", block_rows)
+    monkeypatch.setattr(vi_topk, "_BLOCK_BYTES", 0)
     rng = np.random.default_rng(4)
     n = 1_000
     matrix = unit_rows(rng, n, 16)
@@ -250,7 +253,7 @@ def test_ties_are_ordered_by_row_and_edge_cases() -> None:
     with pytest.raises(ValueError, match="k must be"):
         index.search([1.0, 0.0], k=-1)
     empty = VectorIndex(np.empty(0, np.int64), np.empty((0, 2), np.float32))
-    assert empty.search(np.ones((2, 2)), k=5) == [vi._EMPTY, vi._EMPTY]
+    assert empty.search(np.ones((2, 2)), k=5) == [vi_index._EMPTY, vi_index._EMPTY]
 
 
 def test_index_arrays_are_read_only() -> None:
@@ -355,7 +358,7 @@ def test_damaged_cache_files_fall_back_to_loader(tmp_path: Path, damage: str) ->
         ids_file.write_bytes(os.urandom(300))
     elif damage == "swapped_writer":
         # Same version and row count written by another process: ids file from that writer (other nonce).
-        vi._write_pair(tmp_path / "elsewhere", 1, np.arange(120), db.loader()[1], nonce=12345)
+        vi_files._write_pair(tmp_path / "elsewhere", 1, np.arange(120), db.loader()[1], nonce=12345)
         ids_file.write_bytes((tmp_path / "elsewhere" / "v1.ids.npy").read_bytes())
     elif damage == "wrong_version":
         matrix_file.rename(directory / "v2.npy")
@@ -517,7 +520,7 @@ def test_hnsw_recall_and_persistence(tmp_path: Path, hnsw_data, monkeypatch: pyt
     graph_files = [p for p in os.listdir(cache.directory("big")) if p.endswith(".hnsw")]
     assert len(graph_files) == 1
     # Another process maps the .npy and loads the graph file instead of building one.
-    monkeypatch.setattr(vi, "_build_hnsw", lambda *a, **k: pytest.fail("graph rebuilt"))
+    monkeypatch.setattr(vi_cache, "_build_hnsw", lambda *a, **k: pytest.fail("graph rebuilt"))
     other = VectorCache(tmp_path, hnsw_threshold=10_000, hnsw=params, hnsw_build="sync")
     loaded = other.get("big", version=1, loader=lambda: pytest.fail("loader called"))
     assert loaded.has_hnsw
@@ -570,12 +573,12 @@ def test_background_build_waits_for_another_process_lock(tmp_path: Path) -> None
     graph = next(p for p in builder.directory("lk").iterdir() if p.suffix == ".hnsw")
     graph.unlink()
     # Simulate another process building the graph for this exact matrix (fresh lock file).
-    lock = builder.directory("lk") / f"{vi._hnsw_stem(1, index.nonce)}.hnsw.lock"
+    lock = builder.directory("lk") / f"{vi_files._hnsw_stem(1, index.nonce)}.hnsw.lock"
     lock.write_text("12345")
     waiter = VectorCache(tmp_path, hnsw_threshold=1_000, hnsw_poll_seconds=0.0)
     mapped = waiter.get("lk", version=1, loader=lambda: pytest.fail("loader called"))
     assert waiter.wait_for_builds(timeout=5)
     assert not mapped.has_hnsw  # it did not start a second build
-    builder._save_hnsw(index._hnsw.index, builder.directory("lk"), vi._hnsw_stem(1, index.nonce))
+    builder._save_hnsw(index._hnsw.index, builder.directory("lk"), vi_files._hnsw_stem(1, index.nonce))
     lock.unlink()
     assert waiter.get("lk", version=1, loader=lambda: pytest.fail("loader called")).has_hnsw

@@ -3,6 +3,8 @@ it the vectors it is missing (rows stored before pgvector was installed)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandParser
 
 from embeddings import pgvector
@@ -19,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Count the rows to copy; create and change nothing.")
         parser.add_argument("--batch-size", type=int, default=1000, help="Rows per transaction (default 1000).")
 
-    def handle(self, *args, dry_run: bool, batch_size: int, verbosity: int, **options) -> None:
+    def handle(self, *args: Any, dry_run: bool, batch_size: int, verbosity: int, **options: Any) -> None:
         ready, rows = pgvector.backfill(dry_run=dry_run, batch_size=max(batch_size, 1))
         if verbosity < 1:
             return

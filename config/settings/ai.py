@@ -1,0 +1,69 @@
+"""AI services: providers and models per modality, chat limits, upload limits, job reaping."""
+
+from __future__ import annotations
+
+from config.settings.base import VAR_DIR, env
+from config.settings.celery import CELERY_BEAT_SCHEDULE
+
+# --- AI services -----------------------------------------------------------------------------
+# Provider per modality: "openai" (the official SDK, against OpenAI or any OpenAI-compatible
+# server at OPENAI_BASE_URL) or "local" (offline engines shipped in packages). The default is
+# openai when OPENAI_API_KEY is set, else local; each modality can be overridden on its own.
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+OPENAI_ORGANIZATION = env.str("OPENAI_ORGANIZATION", default="")
+OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=60.0)
+OPENAI_CONNECT_TIMEOUT_SECONDS = env.float("OPENAI_CONNECT_TIMEOUT_SECONDS", default=5.0)
+# Retries (with exponential backoff, honouring Retry-After) on 408/409/429/5xx and connection errors.
+OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)
+AI_PROVIDER = env.str("AI_PROVIDER", default="openai" if OPENAI_API_KEY else "local")
+AI_PROVIDERS = {
+    modality: env.str(f"AI_{modality.upper()}_PROVIDER", default=AI_PROVIDER)
+    for modality in ("chat", "transcribe", "speak", "vision", "embed")
+}
+# Models a client may ask for, per modality (first = default), for the openai provider. Point
+# these at the names your OpenAI-compatible server knows (e.g. AI_CHAT_MODELS=llama3.2 for Ollama).
+AI_MODELS = {
+    "chat": env.list("AI_CHAT_MODELS", default=["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1", "gpt-4"]),
+    "transcribe": env.list("AI_TRANSCRIBE_MODELS", default=["whisper-1", "gpt-4o-mini-transcribe"]),
+    "speak": env.list("AI_SPEAK_MODELS", default=["tts-1", "tts-1-hd", "gpt-4o-mini-tts"]),
+    "vision": env.list("AI_VISION_MODELS", default=["gpt-4o-mini", "gpt-4o"]),
+    "embed": env.list("AI_EMBED_MODELS", default=["text-embedding-3-small", "text-embedding-3-large"]),
+}
+# Conversation memory: the history sent with a new message is trimmed, newest first, to this
+# many tokens (the system prompt and the new message always go).
+AI_CHAT_HISTORY_TOKENS = env.int("AI_CHAT_HISTORY_TOKENS", default=3000)
+AI_CHAT_DEFAULT_SYSTEM_PROMPT = env.str("AI_CHAT_DEFAULT_SYSTEM_PROMPT", default="You are a helpful assistant.")
+AI_CHAT_MAX_MESSAGE_CHARS = env.int("AI_CHAT_MAX_MESSAGE_CHARS", default=32000)
+AI_CHAT_DEFAULT_MAX_TOKENS = env.int("AI_CHAT_DEFAULT_MAX_TOKENS", default=1024)
+AI_CHAT_MAX_TOKENS_LIMIT = env.int("AI_CHAT_MAX_TOKENS_LIMIT", default=4096)
+# Uploads (the seed's file table).
+AI_AUDIO_MAX_BYTES = env.int("AI_AUDIO_MAX_BYTES", default=25 * 1024 * 1024)
+AI_AUDIO_MAX_SECONDS = env.int("AI_AUDIO_MAX_SECONDS", default=10 * 60)
+AI_IMAGE_MAX_BYTES = env.int("AI_IMAGE_MAX_BYTES", default=5 * 1024 * 1024)
+AI_IMAGE_MAX_SIDE = env.int("AI_IMAGE_MAX_SIDE", default=2048)
+# Checked from the header before any pixel is decoded, far below Pillow's own 89 MP bomb threshold:
+# 40 MP admits any phone photo (48 MP sensors save 12 MP pictures by default) while a full decode
+# of the largest accepted PNG stays around 160 MB (RGBA). JPEGs are decoded at reduced scale anyway.
+AI_IMAGE_MAX_PIXELS = env.int("AI_IMAGE_MAX_PIXELS", default=40_000_000)
+# Text-to-speech input cap: 4,000 characters is 4 whole units at the seed's price (1 unit per
+# started 1,000 characters), under OpenAI's 4,096, and bounds how long one call holds a web thread.
+AI_TTS_MAX_CHARS = env.int("AI_TTS_MAX_CHARS", default=4000)
+# AI calls one user may have running in the web processes at once (0 = no bound); more get a 429
+# `ai_concurrency_limited`, so one user cannot occupy every web thread (ai_services/concurrency.py).
+AI_USER_CONCURRENCY = env.int("AI_USER_CONCURRENCY", default=2)
+# A job still "processing" after this long lost whatever ran it (a worker or a web process killed
+# mid-stream). A queued transcription is claimed again or re-queued, at most AI_JOB_MAX_ATTEMPTS
+# times; anything else is failed and refunded by the reaper, which runs on beat.
+AI_JOB_STALE_SECONDS = env.int("AI_JOB_STALE_SECONDS", default=30 * 60)
+AI_JOB_MAX_ATTEMPTS = env.int("AI_JOB_MAX_ATTEMPTS", default=3)
+# A queued transcription beats while it runs; one silent this long lost its worker (killed) and
+# is re-queued without waiting for AI_JOB_STALE_SECONDS.
+AI_JOB_HEARTBEAT_STALE_SECONDS = env.float("AI_JOB_HEARTBEAT_STALE_SECONDS", default=120.0)
+AI_REAPER_INTERVAL_SECONDS = env.int("AI_REAPER_INTERVAL_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["ai-reap-stale-jobs"] = {
+    "task": "ai_services.reap_stale_jobs",
+    "schedule": AI_REAPER_INTERVAL_SECONDS,
+}
+# Where the local Whisper model is assembled from its two packages (verified by SHA-256).
+MODEL_CACHE_DIR = env.str("MODEL_CACHE_DIR", default=str(VAR_DIR / "models"))

@@ -1,0 +1,32 @@
+"""Video: upload limits, job heartbeats and attempts, progress writes, thumbnails, file clean-up."""
+
+from __future__ import annotations
+
+from config.settings.base import env
+from config.settings.celery import CELERY_BEAT_SCHEDULE
+
+# --- Video -----------------------------------------------------------------------------------
+# The seed's upload table: 100 MB, 5 minutes, MP4/MOV/AVI/WMV/WebM (checked by probing the content).
+VIDEO_MAX_UPLOAD_BYTES = env.int("VIDEO_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
+VIDEO_MAX_DURATION_SECONDS = env.float("VIDEO_MAX_DURATION_SECONDS", default=300.0)
+# A processing job whose heartbeat is older than this is presumed lost with its worker: it is
+# claimed again by a re-delivered task or re-queued by the reaper, at most VIDEO_MAX_ATTEMPTS times.
+VIDEO_HEARTBEAT_STALE_SECONDS = env.int("VIDEO_HEARTBEAT_STALE_SECONDS", default=120)
+VIDEO_MAX_ATTEMPTS = env.int("VIDEO_MAX_ATTEMPTS", default=3)
+VIDEO_REAPER_INTERVAL_SECONDS = env.int("VIDEO_REAPER_INTERVAL_SECONDS", default=60)
+# Progress is written at most this often (and the heartbeat with it).
+VIDEO_PROGRESS_WRITE_SECONDS = env.float("VIDEO_PROGRESS_WRITE_SECONDS", default=0.5)
+# Thumbnails made on demand for other timestamps/widths are cached, up to this many per job.
+VIDEO_THUMBNAIL_CACHE_MAX = env.int("VIDEO_THUMBNAIL_CACHE_MAX", default=32)
+# Files younger than this are never treated as orphans (an upload may not have committed its row yet).
+VIDEO_CLEANUP_GRACE_SECONDS = env.int("VIDEO_CLEANUP_GRACE_SECONDS", default=3600)
+CELERY_BEAT_SCHEDULE["video-reap-stale-jobs"] = {
+    "task": "video.reap_stale_jobs",
+    "schedule": VIDEO_REAPER_INTERVAL_SECONDS,
+}
+_video_cleanup_hours = env.int("VIDEO_CLEANUP_INTERVAL_HOURS", default=24)
+if _video_cleanup_hours > 0:
+    CELERY_BEAT_SCHEDULE["video-cleanup-files"] = {
+        "task": "video.cleanup_files",
+        "schedule": _video_cleanup_hours * 3600,
+    }
