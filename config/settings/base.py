@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "ai_services",
     "video",
     "embeddings",
+    "analytics",
 ]
 
 MIDDLEWARE = [
