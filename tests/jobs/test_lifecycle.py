@@ -118,12 +118,16 @@ def test_a_completed_job_never_has_an_open_reservation(kind, make_job, used):
     class Interrupted(Exception):
         pass
 
+    def complete_then_roll_back() -> None:
+        with transaction.atomic():
+            assert lifecycle.job_complete(kind=kind, job_id=job.id, token=claim.token, units=7)
+            assert _status(job) == "completed"
+            assert Reservation.objects.get(pk=job.reservation_id).status == "settled"
+            raise Interrupted
+
     # A completion whose transaction does not commit leaves both as they were.
-    with pytest.raises(Interrupted), transaction.atomic():
-        assert lifecycle.job_complete(kind=kind, job_id=job.id, token=claim.token, units=7)
-        assert _status(job) == "completed"
-        assert Reservation.objects.get(pk=job.reservation_id).status == "settled"
-        raise Interrupted
+    with pytest.raises(Interrupted):
+        complete_then_roll_back()
     assert _status(job) == "processing"
     assert Reservation.objects.get(pk=job.reservation_id).status == "reserved"
     assert used() == 5
