@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from core.jobs.models import BillableJob
 from quotas.modalities import job_type_choices, job_type_members
 
 
@@ -50,8 +51,10 @@ class Message(models.Model):
         return f"{self.role}: {self.content[:60]}"
 
 
-class AIJob(models.Model):
-    """One call to an AI provider, successful or not, with what it cost.
+class AIJob(BillableJob):
+    """One call to an AI provider, successful or not, with what it cost: a billable job
+    (`core.jobs`). Calls made in a request are created running and finished there; queued
+    transcriptions wait as `pending` until a worker claims them.
 
     `input` and `output` are summaries (lengths, names, durations, the text of a transcript):
     never raw audio or image bytes, never credentials.
@@ -67,6 +70,9 @@ class AIJob(models.Model):
             members[member] = choice
 
     class Status(models.TextChoices):
+        """The core's states with the values AI jobs have always stored (and the API shows):
+        waiting is `pending`; AI jobs are never cancelled."""
+
         PENDING = "pending", "Pending"
         PROCESSING = "processing", "Processing"
         COMPLETED = "completed", "Completed"
@@ -83,19 +89,20 @@ class AIJob(models.Model):
     tokens_used = models.PositiveIntegerField(default=0)
     units_charged = models.PositiveIntegerField(default=0)
     processing_time_ms = models.PositiveIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    error_code = models.CharField(max_length=64, blank=True)
     conversation = models.ForeignKey(
         Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
-    reservation_id = models.UUIDField(null=True, blank=True, help_text="Quota reservation paying for this job.")
+    reservation = models.ForeignKey(
+        "quotas.Reservation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Quota reservation paying for this job.",
+    )
     # Only for queued transcriptions: the upload waiting for the worker, deleted once processed.
     input_file = models.FileField(upload_to="ai/pending/", blank=True, max_length=255)
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker has claimed this queued job.")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]

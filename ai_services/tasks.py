@@ -19,7 +19,6 @@ def transcription_job_run(self: Task, job_id: str) -> None:
     """Claim and run a queued transcription. A provider that is down or slow is retried with
     backoff (the job goes back to pending meanwhile); any other failure marks the job failed."""
     from ai_services import services
-    from ai_services.models import AIJob
 
     try:
         services.transcription_job_process(
@@ -28,7 +27,6 @@ def transcription_job_run(self: Task, job_id: str) -> None:
     except TRANSIENT as exc:
         if self.request.retries >= MAX_RETRIES:
             return
-        AIJob.objects.filter(id=job_id, status=AIJob.Status.PROCESSING).update(status=AIJob.Status.PENDING)
         raise self.retry(exc=exc, countdown=min(60, 5 * 2**self.request.retries)) from None
     except Exception as exc:
         logger.exception("Transcription job %s failed", job_id)

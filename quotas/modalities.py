@@ -6,12 +6,13 @@ provider capability, settings key) is said here once; the enums and choices deri
 settings name their per-modality keys after `Modality.key`; a provider serves a modality when it
 implements the protocol of `ai_services.providers.capabilities` named by `Modality.capability`.
 
-Adding a modality (say image generation): a row here and its price function in
-`quotas/pricing.py`; its protocol and typed accessor in `ai_services/providers/capabilities.py`
-and the method on the providers that support it; a service module in `ai_services/services/`
-(through `services.jobs`, which bills it); input and output serializers, a view and its URL;
-the migration of the quota `service` fields' new choice (`AIJob.type` takes its choices from
-`job_type_choices`, so it needs none); its tests.
+Adding a modality (say image generation): a row here (naming the openai models it defaults
+to: the settings and the quota `service` choices follow the table by themselves) and its price
+function in `quotas/pricing.py`; its protocol and typed accessor in
+`ai_services/providers/capabilities.py` and the method on the providers that support it; a
+service module in `ai_services/services/` (through `services.jobs`, which bills it); input and
+output serializers, a view and its URL; its tests. No migration: `AIJob.type` and the quota
+`service` fields take their choices from `job_type_choices` and `quota_service_choices`.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class Modality(Generic[P]):
     service_label: str
     capability: str  # a protocol in ai_services.providers.capabilities
     price: Callable[P, int]
+    # The openai provider's models for it, first = default (`settings.AI_MODELS[key]` unless
+    # `AI_<KEY>_MODELS` says otherwise).
+    default_models: tuple[str, ...] = ()
 
     @property
     def service(self) -> Service:
@@ -59,6 +63,7 @@ CHAT = Modality(
     service_label="Chat",
     capability="ChatCapable",
     price=pricing.units_for_chat,
+    default_models=("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1", "gpt-4"),
 )
 TRANSCRIBE = Modality(
     key="transcribe",
@@ -68,6 +73,7 @@ TRANSCRIBE = Modality(
     service_label="Speech-to-text",
     capability="Transcriber",
     price=pricing.units_for_speech,
+    default_models=("whisper-1", "gpt-4o-mini-transcribe"),
 )
 SPEAK = Modality(
     key="speak",
@@ -77,6 +83,7 @@ SPEAK = Modality(
     service_label="Text-to-speech",
     capability="Speaker",
     price=pricing.units_for_tts,
+    default_models=("tts-1", "tts-1-hd", "gpt-4o-mini-tts"),
 )
 VISION = Modality(
     key="vision",
@@ -86,6 +93,7 @@ VISION = Modality(
     service_label="Vision",
     capability="VisionCapable",
     price=pricing.units_for_vision,
+    default_models=("gpt-4o-mini", "gpt-4o"),
 )
 EMBED = Modality(
     key="embed",
@@ -95,6 +103,7 @@ EMBED = Modality(
     service_label="Embeddings",
     capability="Embedder",
     price=pricing.units_for_embedding,
+    default_models=("text-embedding-3-small", "text-embedding-3-large"),
 )
 
 # In the order of the stored choices; a new modality goes last.
@@ -119,6 +128,12 @@ def job_type_choices() -> list[tuple[str, str]]:
 def job_type_members() -> list[tuple[str, tuple[str, str]]]:
     """`(member, (value, label))` of every AI job type, for a TextChoices body."""
     return [(modality.member, (modality.value, modality.label)) for modality in MODALITIES]
+
+
+def quota_service_choices() -> list[tuple[str, str]]:
+    """`(value, label)` of every quota service, for the quota models' `service` fields: given
+    this callable as their choices, they need no migration when a modality is added."""
+    return [choice for _, choice in quota_service_members()]
 
 
 def quota_service_members() -> list[tuple[str, tuple[str, str]]]:

@@ -5,7 +5,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from quotas.pricing import DEFAULT_MONTHLY_LIMIT, Service
+from quotas.modalities import quota_service_choices
+from quotas.pricing import DEFAULT_MONTHLY_LIMIT
 
 
 class QuotaAccount(models.Model):
@@ -42,7 +43,7 @@ class Reservation(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota_reservations")
-    service = models.CharField(max_length=16, choices=Service.choices)
+    service = models.CharField(max_length=16, choices=quota_service_choices)
     units = models.PositiveIntegerField(help_text="Units currently held or charged by this reservation.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RESERVED)
     period_start = models.DateTimeField()
@@ -74,7 +75,7 @@ class UsageEntry(models.Model):
         REFUND = "refund", "Refund"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_entries")
-    service = models.CharField(max_length=16, choices=Service.choices)
+    service = models.CharField(max_length=16, choices=quota_service_choices)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     units = models.IntegerField()
     reservation = models.ForeignKey(

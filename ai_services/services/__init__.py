@@ -20,7 +20,6 @@ from ai_services.services.chat import (
 from ai_services.services.embed import embedding_run
 from ai_services.services.jobs import (
     UNFINISHED,
-    AIReapReport,
     ai_files_delete_for_user,
     ai_job_abandon,
     ai_job_delete,
@@ -39,7 +38,6 @@ from ai_services.services.vision import VisionOutcome, image_analyze, image_prep
 
 __all__ = [
     "UNFINISHED",
-    "AIReapReport",
     "AudioInfo",
     "ChatOutcome",
     "ChatPlan",

@@ -1,11 +1,11 @@
-"""The billing lifecycle of AI jobs: every provider call is recorded as an `AIJob` paid for by a
-quota reservation, settled when it succeeds and refunded when it fails; and the reaper of jobs
-nothing will finish.
+"""AI jobs on the billable-job core (`core.jobs`): their kind, and the one entry the modality
+modules have to the lifecycle (`ai_job_begin`, `ai_job_succeed`, `ai_job_fail`,
+`ai_job_failures_recorded`, `ai_job_resume`, `ai_job_abandon`, `ai_jobs_reap`).
 
-This module is the AI jobs' one entry to that lifecycle (`ai_job_begin`, `ai_job_succeed`,
-`ai_job_fail`, `ai_job_failures_recorded`, `ai_job_resume`, `ai_job_abandon`, `ai_jobs_reap`):
-the modality modules call nothing else, so the lifecycle can move onto a shared job core here
-without them changing.
+Every provider call is an `AIJob` paid for by a quota reservation: settled when it succeeds (in
+the transaction that completes it) and refunded when it fails. A call made in a request is
+created running, with a claim token of its own, and finished there; a queued transcription is
+claimed by a worker, which beats while it runs.
 """
 
 from __future__ import annotations
@@ -14,15 +14,14 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -30,15 +29,20 @@ from ai_services.concurrency import ai_call_slot_take
 from ai_services.models import AIJob, Conversation
 from core.api.outages import BROKER_ERRORS
 from core.exceptions import ApplicationError
+from core.jobs.kinds import JobKind
+from core.jobs.lifecycle import ReapReport, job_complete, job_fail, jobs_reap
+from quotas.billing import ReservationBilling
 from quotas.modalities import Modality
 from quotas.models import Reservation
-from quotas.services import quota_reserve, reservation_refund, reservation_settle
+from quotas.services import quota_reserve
 
 logger = logging.getLogger(__name__)
 
 JOB_RESERVATION_TYPE = "ai_job"
 SUMMARY_CHARS = 500
 UNFINISHED = (AIJob.Status.PENDING, AIJob.Status.PROCESSING)
+ABANDONED = "abandoned"
+INTERRUPTED = "The job was interrupted and not charged; please try again."
 
 _METRIC_STATUS = {
     "provider_timeout": "timeout",
@@ -60,13 +64,49 @@ def _record_metric(job: AIJob) -> None:
     record_ai_call(kind=job.type, provider=job.provider, status=status, tokens=job.tokens_used)
 
 
+def _given_up(attempts: int) -> tuple[str, str]:
+    # What AI job histories have always said of a job nothing would finish.
+    return INTERRUPTED, ABANDONED
+
+
+def _transcription_send(job_id: uuid.UUID) -> bool:
+    """Hand a queued transcription to a worker; with the broker down it stays pending and the
+    reaper sends it again after AI_JOB_STALE_SECONDS."""
+    from ai_services.tasks import transcription_job_run  # the tasks module imports the services
+
+    try:
+        transcription_job_run.delay(str(job_id))
+    except BROKER_ERRORS as exc:
+        logger.warning("Could not send transcription %s: %s", job_id, exc)
+        return False
+    return True
+
+
+AI_JOBS: JobKind[AIJob] = JobKind(
+    name="ai",
+    model=AIJob,
+    settings_prefix="AI_JOB",
+    billing=ReservationBilling(),
+    # Only queued transcriptions wait; one untouched for AI_JOB_STALE_SECONDS lost its task.
+    waiting={AIJob.Status.PENDING: "STALE_SECONDS"},
+    queued_status=AIJob.Status.PENDING,
+    give_up=_given_up,
+    # A refunded job says so in the history.
+    refunded_fields={"units_charged": 0},
+    send=_transcription_send,
+    select_related=("reservation",),
+)
+
+
 @dataclass
 class JobCall:
-    """A job in flight with the quota reservation that pays for it."""
+    """A job in flight with the quota reservation that pays for it and the claim token of the
+    run finishing it (none while a queued job waits)."""
 
     job: AIJob
     reservation: Reservation
     started: float
+    token: str = ""
 
 
 def ai_job_begin(
@@ -82,10 +122,13 @@ def ai_job_begin(
 ) -> JobCall:
     """Reserve `units` of the modality's quota service (429 when they do not fit) and record the
     job, in one transaction. A job that runs in this request also takes one of the user's AI call
-    slots."""
+    slots, and is created running, claimed by this request (it never beats: the reaper gives it
+    up after AI_JOB_STALE_SECONDS)."""
     job_id = uuid.uuid4()
+    runs_now = status == AIJob.Status.PROCESSING
+    token = uuid.uuid4().hex if runs_now else ""
     with transaction.atomic():
-        if status == AIJob.Status.PROCESSING:  # a call that runs in this request holds a web thread
+        if runs_now:  # a call that runs in this request holds a web thread
             ai_call_slot_take(user=user)
         reservation = quota_reserve(
             user=user, service=modality.service, units=units, job_type=JOB_RESERVATION_TYPE, job_id=str(job_id)
@@ -101,17 +144,19 @@ def ai_job_begin(
             input=summary,
             units_charged=units,
             conversation=conversation,
-            reservation_id=reservation.pk,
-            started_at=timezone.now() if status == AIJob.Status.PROCESSING else None,
+            reservation=reservation,
+            claim_token=token,
+            started_at=timezone.now() if runs_now else None,
         )
-    return JobCall(job=job, reservation=reservation, started=time.perf_counter())
+    return JobCall(job=job, reservation=reservation, started=time.perf_counter(), token=token)
 
 
-def ai_job_resume(*, job: AIJob) -> JobCall:
-    """A queued job taken up by a worker, with the reservation made when it was queued."""
-    if job.reservation_id is None:  # every job is created with its reservation
+def ai_job_resume(*, job: AIJob, token: str = "") -> JobCall:
+    """A queued job taken up by a worker (holding `token`), with the reservation made when it
+    was queued."""
+    if job.reservation is None:  # every job is created with its reservation
         raise Reservation.DoesNotExist(f"AI job {job.id} has no reservation")
-    return JobCall(job=job, reservation=Reservation.objects.get(pk=job.reservation_id), started=time.perf_counter())
+    return JobCall(job=job, reservation=job.reservation, started=time.perf_counter(), token=token)
 
 
 def ai_job_succeed(
@@ -123,44 +168,69 @@ def ai_job_succeed(
     usage: dict[str, Any] | None = None,
     **fields: Any,
 ) -> AIJob:
-    """Settle the reservation (at `units`, or what was reserved) and complete the job."""
+    """Complete the job and settle its reservation (at `units`, or what was reserved), at once."""
     elapsed_ms = int((time.perf_counter() - call.started) * 1000)
-    settled = reservation_settle(
-        reservation=call.reservation,
-        units=units,
-        usage={"tokens": max(int(tokens), 0), "processing_ms": elapsed_ms, **(usage or {})},
-    )
+    tokens = max(int(tokens), 0)
+    values: dict[str, Any] = {
+        "output": output,
+        "tokens_used": tokens,
+        "units_charged": call.reservation.units if units is None else max(units, 0),
+        "processing_time_ms": elapsed_ms,
+        **fields,
+    }
     job = call.job
-    job.status = AIJob.Status.COMPLETED
-    job.output = output
-    job.tokens_used = max(int(tokens), 0)
-    # A job given up for lost (and refunded) that finishes after all is delivered, free.
-    job.units_charged = settled.units if settled.status == Reservation.Status.SETTLED else 0
-    job.processing_time_ms = elapsed_ms
-    job.completed_at = timezone.now()
-    job.error = ""
-    job.error_code = ""
-    for name, value in fields.items():
-        setattr(job, name, value)
-    job.save()
+    completed = job_complete(
+        kind=AI_JOBS,
+        job_id=job.pk,
+        token=call.token,
+        fields=values,
+        units=units,
+        usage={"tokens": tokens, "processing_ms": elapsed_ms, **(usage or {})},
+    )
+    if not completed:
+        # Given up for lost (and refunded) while it ran, by staff or the reaper: the answer that
+        # came after all is delivered, free.
+        values["units_charged"] = 0
+        now = timezone.now()
+        AIJob.objects.filter(pk=job.pk, status=AIJob.Status.FAILED, error_code=ABANDONED).update(
+            **values, status=AIJob.Status.COMPLETED, error="", error_code="", completed_at=now, updated_at=now
+        )
+    _reload(job, status=AIJob.Status.COMPLETED, error="", error_code="", **values)
     _record_metric(job)
     return job
 
 
-def ai_job_fail(call: JobCall, error: BaseException) -> AIJob:
-    """Refund and record the failure; the caller re-raises `error`."""
-    reservation_refund(reservation=call.reservation)
-    job = call.job
+def _reload(job: AIJob, **values: Any) -> None:
+    """The job as stored; as the run saw it (`values`) if staff deleted it meanwhile, so the
+    caller still answers its client."""
+    for name, value in values.items():
+        setattr(job, name, value)
+    with suppress(AIJob.DoesNotExist):
+        job.refresh_from_db()
+
+
+def _error_of(error: BaseException, *, job_id: uuid.UUID | str) -> tuple[str, str]:
     if isinstance(error, ApplicationError):
-        job.error, job.error_code = error.message, error.code
-    else:
-        logger.error("AI job %s failed unexpectedly", job.id, exc_info=error)
-        job.error, job.error_code = "Internal error.", "server_error"
-    job.status = AIJob.Status.FAILED
-    job.units_charged = 0
-    job.processing_time_ms = int((time.perf_counter() - call.started) * 1000)
-    job.completed_at = timezone.now()
-    job.save()
+        return error.message, error.code
+    logger.error("AI job %s failed unexpectedly", job_id, exc_info=error)
+    return "Internal error.", "server_error"
+
+
+def ai_job_fail(call: JobCall, error: BaseException) -> AIJob:
+    """Refund and record the failure; the caller re-raises `error`. A job already given up (and
+    refunded) keeps what it says."""
+    job = call.job
+    message, code = _error_of(error, job_id=job.pk)
+    elapsed_ms = int((time.perf_counter() - call.started) * 1000)
+    job_fail(
+        kind=AI_JOBS,
+        job_id=job.pk,
+        error=message,
+        code=code,
+        token=call.token,
+        fields={"processing_time_ms": elapsed_ms},
+    )
+    _reload(job, status=AIJob.Status.FAILED, error=message, error_code=code, units_charged=0)
     _record_metric(job)
     return job
 
@@ -184,49 +254,35 @@ def pending_file_delete(job: AIJob) -> None:
         job.input_file.name = ""
 
 
+def ai_job_given_up(*, job_id: uuid.UUID | str) -> None:
+    """What follows a job failed and refunded without its runner: its upload goes, its outcome
+    is counted."""
+    job = AIJob.objects.filter(pk=job_id).first()
+    if job is not None:
+        pending_file_delete(job)
+        _record_metric(job)
+
+
+def ai_job_stop(*, job_id: uuid.UUID | str, error: BaseException) -> bool:
+    """Fail an unfinished job with `error` (refunded, its upload removed), whoever runs it."""
+    message, code = _error_of(error, job_id=job_id)
+    stopped = job_fail(kind=AI_JOBS, job_id=job_id, error=message, code=code)
+    if stopped:
+        ai_job_given_up(job_id=job_id)
+    return stopped
+
+
 # --- Jobs nothing will finish ----------------------------------------------------------------
-
-
-def _stale_before(now: datetime) -> datetime:
-    return now - timedelta(seconds=settings.AI_JOB_STALE_SECONDS)
-
-
-def transcription_lost(now: datetime) -> Q:
-    """Queued transcriptions whose worker is gone: no heartbeat for the heartbeat window, or
-    running past the overall ceiling."""
-    return (
-        Q(status=AIJob.Status.PROCESSING)
-        & ~Q(input_file="")
-        & (
-            Q(updated_at__lt=now - timedelta(seconds=settings.AI_JOB_HEARTBEAT_STALE_SECONDS))
-            | Q(started_at__lt=_stale_before(now))
-        )
-    )
 
 
 def ai_job_abandon(*, job_id: uuid.UUID | str, reason: str) -> bool:
     """Fail an unfinished job and refund its quota: its web process or worker died, or staff
     stopped it. Conditional on the status, so a job that finished meanwhile keeps its result;
     False if there was nothing to stop."""
-    now = timezone.now()
-    with transaction.atomic():
-        stopped = AIJob.objects.filter(id=job_id, status__in=UNFINISHED).update(
-            status=AIJob.Status.FAILED,
-            error=reason,
-            error_code="abandoned",
-            units_charged=0,
-            completed_at=now,
-            updated_at=now,
-        )
-        if not stopped:
-            return False
-        job = AIJob.objects.get(id=job_id)
-        reservation = Reservation.objects.filter(pk=job.reservation_id).first() if job.reservation_id else None
-        if reservation is not None:
-            reservation_refund(reservation=reservation)
-    pending_file_delete(job)
-    _record_metric(job)
-    return True
+    stopped = job_fail(kind=AI_JOBS, job_id=job_id, error=reason, code=ABANDONED)
+    if stopped:
+        ai_job_given_up(job_id=job_id)
+    return stopped
 
 
 def ai_job_delete(*, job: AIJob) -> None:
@@ -237,58 +293,28 @@ def ai_job_delete(*, job: AIJob) -> None:
     job.delete()
 
 
-@dataclass
-class AIReapReport:
-    failed: list[str] = field(default_factory=list)
-    requeued: list[str] = field(default_factory=list)
-    resent: list[str] = field(default_factory=list)
-
-
-def ai_jobs_reap(*, now: datetime | None = None) -> AIReapReport:
+def ai_jobs_reap(*, now: datetime | None = None) -> ReapReport:
     """The periodic safety net for jobs nothing will finish.
 
-    - `processing` since before the stale window: whatever ran it died (a web process killed
-      during a stream, a worker killed during a transcription). A queued transcription with
-      attempts left goes back to the queue; anything else is failed and refunded.
-    - `pending` transcriptions untouched for the window: their task may have been lost (a broker
-      outage); sent again. A duplicate is harmless: only one delivery can claim the job.
-    """
-    from ai_services.tasks import transcription_job_run
-
+    Queued transcriptions go through the core's reaper (`core.jobs.lifecycle.jobs_reap`): one
+    whose heartbeat stopped is re-queued while it has attempts left, else failed and refunded;
+    one whose task was lost is sent again. A call made in a request has no heartbeat: still
+    running after AI_JOB_STALE_SECONDS, its web process died (killed during a stream), and it is
+    failed and refunded."""
     now = now or timezone.now()
-    stale_before = _stale_before(now)
-    report = AIReapReport()
-    stale = AIJob.objects.filter(
-        Q(status=AIJob.Status.PROCESSING, input_file="", started_at__lt=stale_before) | transcription_lost(now)
+    report = jobs_reap(kind=AI_JOBS, now=now)
+    for job_id in report.failed:
+        ai_job_given_up(job_id=job_id)
+    in_request = AIJob.objects.filter(
+        status=AIJob.Status.PROCESSING,
+        input_file="",
+        heartbeat_at__isnull=True,
+        started_at__lt=now - timedelta(seconds=settings.AI_JOB_STALE_SECONDS),
     )
-    for job in stale.only("id", "attempts", "input_file", "started_at", "updated_at"):
-        if job.input_file and job.attempts < settings.AI_JOB_MAX_ATTEMPTS:
-            # Conditional on the start and heartbeat we saw: a worker that claimed it in the
-            # meantime (or beat) keeps it, and of several reapers only one re-queues it.
-            requeued = AIJob.objects.filter(
-                id=job.id, status=AIJob.Status.PROCESSING, started_at=job.started_at, updated_at=job.updated_at
-            )
-            if requeued.update(status=AIJob.Status.PENDING, updated_at=now):
-                _transcription_resend(transcription_job_run, job.id)
-                report.requeued.append(str(job.id))
-        elif ai_job_abandon(job_id=job.id, reason="The job was interrupted and not charged; please try again."):
-            report.failed.append(str(job.id))
-    waiting = AIJob.objects.filter(status=AIJob.Status.PENDING, updated_at__lt=stale_before).exclude(input_file="")
-    for job in waiting.only("id", "updated_at"):
-        if AIJob.objects.filter(id=job.id, updated_at=job.updated_at).update(updated_at=now):
-            _transcription_resend(transcription_job_run, job.id)
-            report.resent.append(str(job.id))
-    if report.failed or report.requeued or report.resent:
-        logger.warning("AI reaper: failed %s, requeued %s, resent %s", report.failed, report.requeued, report.resent)
+    for lost in in_request.values_list("id", flat=True):
+        if ai_job_abandon(job_id=lost, reason=INTERRUPTED):
+            report.failed.append(str(lost))
     return report
-
-
-def _transcription_resend(task: Any, job_id: uuid.UUID) -> None:
-    # With the broker down the job stays pending and is sent again after the stale window.
-    try:
-        task.delay(str(job_id))
-    except BROKER_ERRORS as exc:
-        logger.warning("Could not re-send transcription %s: %s", job_id, exc)
 
 
 def ai_files_delete_for_user(*, user: User) -> None:

@@ -18,8 +18,6 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, connections, transaction
-from django.db.models import F, Q
-from django.utils import timezone
 
 from accounts.models import User
 from ai_services import audio
@@ -27,17 +25,20 @@ from ai_services.models import AIJob
 from ai_services.providers import TranscriptionResult
 from ai_services.providers.capabilities import transcriber
 from ai_services.services.jobs import (
+    AI_JOBS,
     ai_job_begin,
     ai_job_fail,
     ai_job_failures_recorded,
+    ai_job_given_up,
     ai_job_resume,
+    ai_job_stop,
     ai_job_succeed,
     pending_file_delete,
     text_summary,
-    transcription_lost,
 )
 from core.api.outages import BROKER_ERRORS
 from core.exceptions import InvalidUpload, QueueUnavailable, UnsupportedMediaType, UploadTooLarge
+from core.jobs.lifecycle import job_claim, job_heartbeat, job_release
 from core.scanning import upload_scan
 from quotas.modalities import TRANSCRIBE
 
@@ -178,36 +179,34 @@ def _transcription_send_or_refuse(*, job_id: str) -> None:
 
 
 def transcription_job_process(*, job_id: str, keep_on: tuple[type[BaseException], ...] = ()) -> AIJob | None:
-    """Run a queued transcription. Claims the job first: None if another worker has it.
+    """Run a queued transcription. Claims the job first (`core.jobs`): None if another worker
+    has it, or it is finished or gone.
 
-    Errors of the types in `keep_on` (transient ones the task retries) leave the reservation and
-    the upload in place and propagate; any other error fails the job and refunds it."""
-    now = timezone.now()
-    # A job left processing by a worker that died is claimable again once it is stale (the broker
-    # redelivers the task: acks_late), while it has attempts left: an upload that kills its
-    # worker every time must not loop forever.
-    stale = transcription_lost(now) & Q(attempts__lt=settings.AI_JOB_MAX_ATTEMPTS)
-    claimed = (
-        AIJob.objects.filter(Q(status=AIJob.Status.PENDING) | stale, id=job_id)
-        .exclude(input_file="")
-        .update(status=AIJob.Status.PROCESSING, started_at=now, updated_at=now, attempts=F("attempts") + 1)
-    )
-    if not claimed:
-        if not AIJob.objects.filter(id=job_id).exists():
+    Errors of the types in `keep_on` (transient ones the task retries) give the job back to the
+    queue, its reservation and upload in place, and propagate; any other error fails the job and
+    refunds it."""
+    # A job left processing by a worker that died is claimable again once its heartbeat is stale
+    # (the broker redelivers the task: acks_late), while it has attempts left: an upload that
+    # kills its worker every time must not loop forever.
+    claim = job_claim(kind=AI_JOBS, job_id=job_id)
+    if claim.job is None:
+        if claim.reason == "deleted":
             logger.error(
                 "AI job %s is not in this worker's database (instance %s): deleted since it was queued, or "
                 "sent by an instance of another database sharing this broker, whose reaper will send it again",
                 job_id,
                 Path(settings.INSTANCE_DIR).name,
             )
+        elif claim.reason == "attempts exhausted":  # failed and refunded by the claim
+            ai_job_given_up(job_id=job_id)
         return None
-    job = AIJob.objects.get(id=job_id)
-    call = ai_job_resume(job=job)
+    job = claim.job
+    call = ai_job_resume(job=job, token=claim.token)
     try:
         provider = transcriber()
         suffix = Path(job.input_file.name or "").suffix
         with (
-            _TranscriptionHeartbeat(job_id=job.id, attempts=job.attempts),
+            _TranscriptionHeartbeat(job_id=job.id, token=claim.token),
             tempfile.NamedTemporaryFile(prefix="ai-job-", suffix=suffix) as handle,
         ):
             with job.input_file.open("rb") as source:
@@ -221,6 +220,7 @@ def transcription_job_process(*, job_id: str, keep_on: tuple[type[BaseException]
                 prompt=job.input.get("prompt") or None,
             )
     except keep_on:
+        job_release(kind=AI_JOBS, job_id=job.id, token=claim.token)
         raise
     except BaseException as exc:
         ai_job_fail(call, exc)
@@ -235,15 +235,15 @@ def transcription_job_process(*, job_id: str, keep_on: tuple[type[BaseException]
 
 
 class _TranscriptionHeartbeat:
-    """Bumps the claimed job's `updated_at` while its transcription runs, so a job whose worker
-    was killed is told from a long one within AI_JOB_HEARTBEAT_STALE_SECONDS, not after the
-    AI_JOB_STALE_SECONDS ceiling. Conditional on the claim (status and attempt): a run that was
+    """Beats for the claimed job while its transcription (one provider call, no progress to
+    report) runs, so a job whose worker was killed is told from a long one within
+    AI_JOB_HEARTBEAT_STALE_SECONDS. The beat is conditional on the claim token: a run that was
     presumed lost and taken over stops beating."""
 
-    def __init__(self, *, job_id: uuid.UUID, attempts: int) -> None:
+    def __init__(self, *, job_id: uuid.UUID, token: str) -> None:
         self.job_id = job_id
-        self.attempts = attempts
-        self.every = max(settings.AI_JOB_HEARTBEAT_STALE_SECONDS / 4, 0.2)
+        self.token = token
+        self.every = max(AI_JOBS.stale_seconds / 4, 0.2)
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"ai-heartbeat-{job_id}", daemon=True)
 
@@ -259,9 +259,8 @@ class _TranscriptionHeartbeat:
         try:
             while not self.stopped.wait(self.every):
                 try:
-                    AIJob.objects.filter(id=self.job_id, status=AIJob.Status.PROCESSING, attempts=self.attempts).update(
-                        updated_at=timezone.now()
-                    )
+                    if not job_heartbeat(kind=AI_JOBS, job_id=self.job_id, token=self.token):
+                        return  # stopped by staff or taken over: its result will not be kept
                 except DatabaseError as exc:  # a missed beat is retried; the claim decides anyway
                     logger.warning("Heartbeat of AI job %s not written: %s", self.job_id, exc)
         finally:
@@ -270,8 +269,4 @@ class _TranscriptionHeartbeat:
 
 def transcription_job_fail(*, job_id: str, error: BaseException) -> None:
     """Mark a queued job failed when its task could not run it (refunds its quota)."""
-    job = AIJob.objects.filter(id=job_id).exclude(status__in=[AIJob.Status.COMPLETED, AIJob.Status.FAILED]).first()
-    if job is None:
-        return
-    ai_job_fail(ai_job_resume(job=job), error)
-    pending_file_delete(job)
+    ai_job_stop(job_id=job_id, error=error)

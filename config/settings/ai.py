@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from config.settings.base import VAR_DIR, env
 from config.settings.celery import CELERY_BEAT_SCHEDULE
+from quotas.modalities import MODALITIES, MODALITY_KEYS
 
 # --- AI services -----------------------------------------------------------------------------
 # Provider per modality: "openai" (the official SDK, against OpenAI or any OpenAI-compatible
@@ -17,18 +18,14 @@ OPENAI_CONNECT_TIMEOUT_SECONDS = env.float("OPENAI_CONNECT_TIMEOUT_SECONDS", def
 # Retries (with exponential backoff, honouring Retry-After) on 408/409/429/5xx and connection errors.
 OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)
 AI_PROVIDER = env.str("AI_PROVIDER", default="openai" if OPENAI_API_KEY else "local")
-AI_PROVIDERS = {
-    modality: env.str(f"AI_{modality.upper()}_PROVIDER", default=AI_PROVIDER)
-    for modality in ("chat", "transcribe", "speak", "vision", "embed")
-}
+# One entry per modality of the modality table (which imports no Django model, so settings may
+# read it): a new modality needs no edit here.
+AI_PROVIDERS = {key: env.str(f"AI_{key.upper()}_PROVIDER", default=AI_PROVIDER) for key in MODALITY_KEYS}
 # Models a client may ask for, per modality (first = default), for the openai provider. Point
 # these at the names your OpenAI-compatible server knows (e.g. AI_CHAT_MODELS=llama3.2 for Ollama).
 AI_MODELS = {
-    "chat": env.list("AI_CHAT_MODELS", default=["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1", "gpt-4"]),
-    "transcribe": env.list("AI_TRANSCRIBE_MODELS", default=["whisper-1", "gpt-4o-mini-transcribe"]),
-    "speak": env.list("AI_SPEAK_MODELS", default=["tts-1", "tts-1-hd", "gpt-4o-mini-tts"]),
-    "vision": env.list("AI_VISION_MODELS", default=["gpt-4o-mini", "gpt-4o"]),
-    "embed": env.list("AI_EMBED_MODELS", default=["text-embedding-3-small", "text-embedding-3-large"]),
+    modality.key: env.list(f"AI_{modality.key.upper()}_MODELS", default=list(modality.default_models))
+    for modality in MODALITIES
 }
 # Conversation memory: the history sent with a new message is trimmed, newest first, to this
 # many tokens (the system prompt and the new message always go).
@@ -52,14 +49,21 @@ AI_TTS_MAX_CHARS = env.int("AI_TTS_MAX_CHARS", default=4000)
 # AI calls one user may have running in the web processes at once (0 = no bound); more get a 429
 # `ai_concurrency_limited`, so one user cannot occupy every web thread (ai_services/concurrency.py).
 AI_USER_CONCURRENCY = env.int("AI_USER_CONCURRENCY", default=2)
-# A job still "processing" after this long lost whatever ran it (a worker or a web process killed
-# mid-stream). A queued transcription is claimed again or re-queued, at most AI_JOB_MAX_ATTEMPTS
-# times; anything else is failed and refunded by the reaper, which runs on beat.
+# AI jobs are billable jobs of `core.jobs`, which reads AI_JOB_HEARTBEAT_STALE_SECONDS,
+# AI_JOB_MAX_ATTEMPTS and AI_JOB_PROGRESS_WRITE_SECONDS.
+# A job still "processing" after this long lost whatever ran it (a web process killed
+# mid-stream): a call made in a request is failed and refunded by the reaper, which runs on beat.
+# A queued transcription whose task was lost waiting this long is sent again.
 AI_JOB_STALE_SECONDS = env.int("AI_JOB_STALE_SECONDS", default=30 * 60)
+# A queued transcription is claimed at most this many times (a worker killed mid-run, then its
+# job re-queued); then it is failed and refunded.
 AI_JOB_MAX_ATTEMPTS = env.int("AI_JOB_MAX_ATTEMPTS", default=3)
 # A queued transcription beats while it runs; one silent this long lost its worker (killed) and
 # is re-queued without waiting for AI_JOB_STALE_SECONDS.
 AI_JOB_HEARTBEAT_STALE_SECONDS = env.float("AI_JOB_HEARTBEAT_STALE_SECONDS", default=120.0)
+# A transcription is one provider call with no progress of its own to report: its heartbeat
+# (every quarter of the stale window) is what gets written.
+AI_JOB_PROGRESS_WRITE_SECONDS = env.float("AI_JOB_PROGRESS_WRITE_SECONDS", default=1.0)
 AI_REAPER_INTERVAL_SECONDS = env.int("AI_REAPER_INTERVAL_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE["ai-reap-stale-jobs"] = {
     "task": "ai_services.reap_stale_jobs",

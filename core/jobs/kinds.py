@@ -17,8 +17,9 @@ J = TypeVar("J", bound=BillableJob)
 
 
 class Billing(Protocol):
-    """Closes what was reserved for a job. Both are called once per job, after the transaction
-    that finished it commits (settle) or inside it (refund); implementations are idempotent."""
+    """Closes what was reserved for a job. Both are called once per job, inside the transaction
+    that finishes it (so a finished job never has an open reservation); implementations are
+    idempotent."""
 
     def settle(self, job: BillableJob, *, units: int | None = None, usage: Mapping[str, float] | None = None) -> None:
         """The job succeeded: charge `units` (None keeps the reserved amount) and record `usage`."""
@@ -42,6 +43,10 @@ def interrupted_message(attempts: int) -> str:
     return f"Processing was interrupted (the worker stopped) after being started {started}; giving up."
 
 
+def _interrupted(attempts: int) -> tuple[str, str]:
+    return interrupted_message(attempts), "interrupted"
+
+
 def _never_sent(job_id: uuid.UUID) -> bool:
     return False
 
@@ -62,9 +67,18 @@ class JobKind(Generic[J]):
     model: type[J]
     settings_prefix: str
     billing: Billing = field(default_factory=NoBilling)
-    # Statuses a worker may claim the job from, and how many stale windows a job may sit in each
-    # before the reaper sends its task again (a lost task; a queued job may just be waiting).
-    waiting: Mapping[str, int] = field(default_factory=lambda: {JobStatus.QUEUED: 5})
+    # Statuses a worker may claim the job from, and how long a job may sit in each before the
+    # reaper sends its task again (a lost task; a queued job may just be waiting): a number of
+    # stale windows, or the name of a `<settings_prefix>_` setting holding seconds.
+    waiting: Mapping[str, int | str] = field(default_factory=lambda: {JobStatus.QUEUED: 5})
+    # The waiting status a released or re-queued job goes back to (kinds that have always stored
+    # another value for "queued" keep it).
+    queued_status: str = JobStatus.QUEUED
+    # Why a job is given up after its worker died `attempts` times: (error, error_code).
+    give_up: Callable[[int], tuple[str, str]] = _interrupted
+    # Columns written, besides the status and error, whenever a job is failed or cancelled
+    # (refunded): e.g. what the job says it was charged.
+    refunded_fields: Mapping[str, object] = field(default_factory=dict)
     # Hands the job to a worker; False when the broker could not be reached.
     send: Callable[[uuid.UUID], bool] = _never_sent
     # Observes transitions (claimed -> "processing", "completed" with its seconds, "failed", ...).
@@ -87,6 +101,11 @@ class JobKind(Generic[J]):
     @property
     def progress_write_seconds(self) -> float:
         return self.setting("PROGRESS_WRITE_SECONDS")
+
+    def waiting_seconds(self, status: str) -> float:
+        """How long a job may wait in `status` before its task is presumed lost."""
+        limit = self.waiting[status]
+        return self.setting(limit) if isinstance(limit, str) else limit * self.stale_seconds
 
     @property
     def waiting_statuses(self) -> tuple[str, ...]:

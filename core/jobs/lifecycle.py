@@ -1,6 +1,6 @@
 r"""The one lifecycle of a billable job, as plain functions over its `JobKind`.
 
-waiting (queued) --claim--> running --complete--> succeeded (settled)
+waiting (queued) --claim--> running --complete--> succeeded (settled in the same transaction)
                                |  \--fail-------> failed (refunded)
                                \--release / reap (stale heartbeat)--> queued again
 any active state --cancel--> cancelled (refunded)
@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from core.jobs.kinds import J, JobKind, interrupted_message
+from core.jobs.kinds import J, JobKind
 from core.jobs.models import JobStatus
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,8 @@ def job_claim(*, kind: JobKind[J], job_id: JobId, task_id: str = "") -> Claim[J]
         stale_at = (current.heartbeat_at or now) + timedelta(seconds=kind.stale_seconds)
         return Claim(retry_in=max((stale_at - now).total_seconds(), 1.0), reason="busy")
     if current.status in kind.waiting_statuses:
-        job_fail(kind=kind, job_id=current.pk, error=interrupted_message(current.attempts), code="interrupted")
+        error, code = kind.give_up(current.attempts)
+        job_fail(kind=kind, job_id=current.pk, error=error, code=code)
         return Claim(reason="attempts exhausted")
     return Claim(reason=current.status)
 
@@ -124,7 +125,9 @@ def job_is_owned(*, kind: JobKind[Any], job_id: JobId, token: str) -> bool:
 
 def job_release(*, kind: JobKind[Any], job_id: JobId, token: str) -> bool:
     """Give a claimed job back to the queue (a transient error; the task retries it)."""
-    return bool(_owned(kind, job_id, token).update(status=JobStatus.QUEUED, claim_token="", updated_at=timezone.now()))
+    return bool(
+        _owned(kind, job_id, token).update(status=kind.queued_status, claim_token="", updated_at=timezone.now())
+    )
 
 
 def job_complete(
@@ -136,11 +139,12 @@ def job_complete(
     units: int | None = None,
     usage: Mapping[str, float] | None = None,
 ) -> bool:
-    """Finish the run holding `token` with its results (`fields`), and settle its billing once the
-    transaction commits. False (nothing written) if the run no longer owns the job.
+    """Finish the run holding `token` with its results (`fields`) and settle its billing, in one
+    transaction: nobody ever sees the job completed while its reservation is still open. False
+    (nothing written, nothing settled) if the run no longer owns the job.
 
     Call it inside the caller's transaction when other rows must appear together with the
-    result: the UPDATE locks the job row, and the settlement is dropped if that rolls back."""
+    result: the UPDATE locks the job row, and the settlement rolls back with it."""
     now = timezone.now()
     with transaction.atomic():
         rows = _owned(kind, job_id, token).update(
@@ -156,28 +160,42 @@ def job_complete(
             }
         )
         if rows:
-            transaction.on_commit(lambda: _settle(kind, job_id, units=units, usage=usage))
+            job = kind.rows().select_related(*kind.select_related).get(pk=job_id)
+            kind.billing.settle(job, units=units, usage=usage)
     return bool(rows)
 
 
-def _settle(kind: JobKind[Any], job_id: JobId, *, units: int | None, usage: Mapping[str, float] | None) -> None:
-    job = kind.rows().select_related(*kind.select_related).filter(pk=job_id).first()
-    if job is not None:
-        kind.billing.settle(job, units=units, usage=usage)
-
-
-def job_fail(*, kind: JobKind[Any], job_id: JobId, error: str, code: str = "failed", token: str = "") -> bool:
-    """Mark an active job failed (only the run's own, when `token` is given) and refund it."""
+def job_fail(
+    *,
+    kind: JobKind[Any],
+    job_id: JobId,
+    error: str,
+    code: str = "failed",
+    token: str = "",
+    fields: Mapping[str, Any] | None = None,
+) -> bool:
+    """Mark an active job failed (only the run's own, when `token` is given), with `fields`
+    besides, and refund it."""
     rows = kind.rows().filter(pk=job_id, status__in=kind.active_statuses)
     if token:
         rows = rows.filter(claim_token=token)
-    return _fail(kind, rows, job_id=job_id, error=error, code=code)
+    return _fail(kind, rows, job_id=job_id, error=error, code=code, fields=fields)
 
 
-def _fail(kind: JobKind[Any], rows: QuerySet[Any], *, job_id: JobId, error: str, code: str) -> bool:
+def _fail(
+    kind: JobKind[Any],
+    rows: QuerySet[Any],
+    *,
+    job_id: JobId,
+    error: str,
+    code: str,
+    fields: Mapping[str, Any] | None = None,
+) -> bool:
     now = timezone.now()
     with transaction.atomic():
         failed = rows.update(
+            **kind.refunded_fields,
+            **(fields or {}),
             status=JobStatus.FAILED,
             error=error[:ERROR_MAX_LENGTH],
             error_code=code[:64],
@@ -204,7 +222,9 @@ def job_cancel(*, kind: JobKind[Any], job_id: JobId) -> bool:
         rows = (
             kind.rows()
             .filter(pk=job_id, status__in=kind.active_statuses)
-            .update(status=JobStatus.CANCELLED, claim_token="", completed_at=now, updated_at=now)
+            .update(
+                **kind.refunded_fields, status=JobStatus.CANCELLED, claim_token="", completed_at=now, updated_at=now
+            )
         )
         if rows:
             kind.billing.refund(job)
@@ -232,7 +252,7 @@ def job_requeue(*, kind: JobKind[Any], job_id: JobId) -> bool:
         .filter(pk=job_id)
         .exclude(status=JobStatus.RUNNING)
         .update(
-            status=JobStatus.QUEUED,
+            status=kind.queued_status,
             progress=0,
             error="",
             error_code="",
@@ -272,20 +292,22 @@ def jobs_reap(*, kind: JobKind[Any], now: datetime | None = None) -> ReapReport:
             pk=job.pk, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at, claim_token=job.claim_token
         )
         if job.attempts >= max_attempts:
-            if _fail(kind, seen, job_id=job.pk, error=interrupted_message(job.attempts), code="interrupted"):
+            error, code = kind.give_up(job.attempts)
+            if _fail(kind, seen, job_id=job.pk, error=error, code=code):
                 report.failed.append(str(job.pk))
             continue
         with transaction.atomic():
-            if seen.update(status=JobStatus.QUEUED, claim_token="", task_id=uuid.uuid4().hex, updated_at=now):
+            if seen.update(status=kind.queued_status, claim_token="", task_id=uuid.uuid4().hex, updated_at=now):
                 transaction.on_commit(functools.partial(_send, kind, job.pk))
                 report.requeued.append(str(job.pk))
     # An empty Q() would match every row: a kind with no waiting states has nothing to resend.
     waiting = Q(pk__in=[])
-    for status, windows in kind.waiting.items():
-        waiting |= Q(status=status, updated_at__lt=now - timedelta(seconds=windows * kind.stale_seconds))
+    for status in kind.waiting:
+        waiting |= Q(status=status, updated_at__lt=now - timedelta(seconds=kind.waiting_seconds(status)))
     for job in kind.rows().filter(waiting).only("attempts", "updated_at"):
         if job.attempts >= max_attempts:
-            if job_fail(kind=kind, job_id=job.pk, error=interrupted_message(job.attempts), code="interrupted"):
+            error, code = kind.give_up(job.attempts)
+            if job_fail(kind=kind, job_id=job.pk, error=error, code=code):
                 report.failed.append(str(job.pk))
             continue
         # Claimed by the touch: of several reapers seeing the same row, one sends it.

@@ -22,6 +22,7 @@ from django.utils import timezone
 from ai_services import services
 from ai_services.models import AIJob, Conversation, Message
 from ai_services.tasks import reap_stale_ai_jobs
+from core.jobs.lifecycle import ReapReport
 from quotas.models import Reservation
 from quotas.selectors import quota_account_forget, quota_account_get
 from tests.ai_services.conftest import wait_for, wav_bytes
@@ -44,9 +45,12 @@ def queued_transcription(client_a, django_capture_on_commit_callbacks) -> AIJob:
 
 
 def died_while_processing(job: AIJob, *, attempts: int = 1) -> None:
-    """What a worker killed after claiming the job leaves behind, an hour ago."""
+    """What a worker killed after claiming the job leaves behind, an hour ago: its claim, and its
+    last heartbeat."""
     long_ago = timezone.now() - timedelta(hours=1)
-    AIJob.objects.filter(pk=job.pk).update(status="processing", started_at=long_ago, attempts=attempts)
+    AIJob.objects.filter(pk=job.pk).update(
+        status="processing", started_at=long_ago, heartbeat_at=long_ago, claim_token="dead", attempts=attempts
+    )
 
 
 # --- The reaper ------------------------------------------------------------------------------
@@ -59,7 +63,9 @@ def test_a_transcription_whose_worker_died_is_requeued_and_finished(
     job = queued_transcription(client_a, django_capture_on_commit_callbacks)
     died_while_processing(job)
 
-    report = reap_stale_ai_jobs.delay().get()  # the beat task; eager, so the re-sent task runs too
+    # The beat task; eager, so the re-sent task runs too, once the re-queue commits.
+    with django_capture_on_commit_callbacks(execute=True):
+        report = reap_stale_ai_jobs.delay().get()
 
     assert report == {"failed": [], "requeued": [str(job.id)], "resent": []}
     job.refresh_from_db()
@@ -120,7 +126,7 @@ def test_a_recent_job_and_finished_jobs_are_left_alone(
 
     report = services.ai_jobs_reap()
 
-    assert report == services.AIReapReport()
+    assert report == ReapReport()
     assert sorted(AIJob.objects.values_list("status", flat=True)) == ["completed", "processing"]
     assert used_units(user) == used
 

@@ -71,8 +71,9 @@ def test_a_job_whose_worker_died_is_requeued_by_the_beat_reaper(worker, local_se
     worker.stop()
     job = queue(client_a, spoken)
     app.control.purge()
+    long_ago = timezone.now() - timedelta(hours=1)
     AIJob.objects.filter(pk=job.pk).update(
-        status="processing", attempts=1, started_at=timezone.now() - timedelta(hours=1)
+        status="processing", attempts=1, started_at=long_ago, heartbeat_at=long_ago, claim_token="dead"
     )
     worker.start()
 

@@ -251,11 +251,14 @@ def test_a_queued_job_is_claimed_once_unless_its_worker_died(
         client_a.post(STT, {"audio": upload(wav_bytes(1.0), "a.wav"), "async": True}, format="multipart")
     job = AIJob.objects.get()
     # Another worker has it (recently started): not ours to run.
-    AIJob.objects.filter(pk=job.pk).update(status="processing", started_at=timezone.now())
+    AIJob.objects.filter(pk=job.pk).update(
+        status="processing", started_at=timezone.now(), heartbeat_at=timezone.now(), claim_token="other", attempts=1
+    )
     assert services.transcription_job_process(job_id=str(job.id)) is None
     assert fake_openai.requests == []
     # That worker died long ago: the redelivered task takes the job over and finishes it.
-    AIJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(hours=1))
+    long_ago = timezone.now() - timedelta(hours=1)
+    AIJob.objects.filter(pk=job.pk).update(started_at=long_ago, heartbeat_at=long_ago)
     done = services.transcription_job_process(job_id=str(job.id))
     assert done.status == "completed"
     assert done.output["text"] == fake_openai.state.transcript

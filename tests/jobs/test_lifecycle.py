@@ -9,7 +9,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core.jobs import lifecycle
@@ -91,20 +91,52 @@ def test_a_stale_token_can_neither_beat_nor_complete_nor_fail(kind, make_job, us
     assert used() == 5
 
 
-def test_complete_settles_after_commit(kind, make_job, django_capture_on_commit_callbacks):
+def test_complete_settles_in_the_same_transaction(kind, make_job, django_capture_on_commit_callbacks):
     job = make_job()
     claim = lifecycle.job_claim(kind=kind, job_id=job.id)
 
-    with django_capture_on_commit_callbacks(execute=True):
+    # No commit hook runs: the settlement is part of the completing transaction itself.
+    with django_capture_on_commit_callbacks(execute=False) as hooks:
         assert lifecycle.job_complete(
             kind=kind, job_id=job.id, token=claim.token, fields={"duration": 2.5}, usage={"processing_ms": 1200}
         )
 
+    assert hooks == []
     job.refresh_from_db()
     assert (job.status, job.progress, job.duration) == ("completed", 100, 2.5)
     assert job.completed_at
     reservation = Reservation.objects.get(pk=job.reservation_id)
     assert (reservation.status, reservation.units, reservation.processing_ms) == ("settled", 5, 1200)
+
+
+def test_a_completed_job_never_has_an_open_reservation(kind, make_job, used):
+    """Completion and settlement commit together or not at all: no reader (a client polling the
+    job, a test) can see the job completed while its reservation is still reserved."""
+    job = make_job()
+    claim = lifecycle.job_claim(kind=kind, job_id=job.id)
+
+    class Interrupted(Exception):
+        pass
+
+    def complete_then_roll_back() -> None:
+        with transaction.atomic():
+            assert lifecycle.job_complete(kind=kind, job_id=job.id, token=claim.token, units=7)
+            assert _status(job) == "completed"
+            assert Reservation.objects.get(pk=job.reservation_id).status == "settled"
+            raise Interrupted
+
+    # A completion whose transaction does not commit leaves both as they were.
+    with pytest.raises(Interrupted):
+        complete_then_roll_back()
+    assert _status(job) == "processing"
+    assert Reservation.objects.get(pk=job.reservation_id).status == "reserved"
+    assert used() == 5
+
+    assert lifecycle.job_complete(kind=kind, job_id=job.id, token=claim.token, units=7)
+    completed_but_open = VideoJob.objects.filter(status="completed", reservation__status="reserved")
+    assert not completed_but_open.exists()
+    assert Reservation.objects.get(pk=job.reservation_id).status == "settled"
+    assert used() == 7
 
 
 def test_fail_refunds_and_records_the_code(kind, make_job, used):

@@ -12,7 +12,16 @@ from ai_services.providers.capabilities import PROTOCOLS, capability_of, provide
 from ai_services.providers.local.provider import LocalProvider
 from ai_services.providers.openai import OpenAIProvider
 from quotas import pricing
-from quotas.modalities import CHAT, MODALITIES, MODALITY_KEYS, Service, job_type_choices, modality_get
+from quotas.modalities import (
+    CHAT,
+    MODALITIES,
+    MODALITY_KEYS,
+    Service,
+    job_type_choices,
+    modality_get,
+    quota_service_choices,
+)
+from quotas.models import Reservation, UsageEntry
 from quotas.serializers import ServicesSerializer
 
 
@@ -49,6 +58,20 @@ def test_quota_services_are_the_modalities_and_video() -> None:
         assert modality.service == AIJob.Type(modality.value) == modality.value
         assert modality.service.label == modality.service_label
         assert Service[modality.member] is modality.service
+
+
+def test_quota_service_fields_take_their_choices_from_the_table() -> None:
+    for model in (Reservation, UsageEntry):
+        field = model._meta.get_field("service")
+        assert list(field.choices or []) == Service.choices
+        # The migrations name the table's callable, so a new modality needs no quota migration.
+        assert field.deconstruct()[3]["choices"] is quota_service_choices
+
+
+def test_the_model_settings_default_to_the_models_the_table_names(settings) -> None:
+    for modality in MODALITIES:
+        assert modality.default_models, modality.key
+    assert settings.AI_MODELS["chat"][0] == CHAT.default_models[0] == "gpt-4o-mini"
 
 
 def test_usage_statistics_have_one_entry_per_service() -> None:
