@@ -63,6 +63,33 @@ CHAT_ANSWER = success_example(
         "model": "gpt-4",
         "usage": {"promptTokens": 27, "completionTokens": 38, "totalTokens": 65},
         "jobId": CHAT_JOB_ID,
+        "citations": [],
+    },
+    message="Chat response generated",
+)
+DOCUMENT_ID = "7d0f5a8e-3c21-4b9a-9e67-2f1c8d4b6a10"
+_POLICY_CHUNK = "Refunds are accepted within 30 days of purchase with the original receipt."
+CHAT_DOCUMENTS_REQUEST = request_example(
+    "Answer from my documents",
+    {
+        "message": "How long do I have to return something?",
+        "useDocuments": True,
+        "documentIds": [DOCUMENT_ID],
+        "filter": {"source": "handbook"},
+    },
+)
+CHAT_GROUNDED_ANSWER = success_example(
+    "Answer from documents",
+    {
+        "conversationId": CONVERSATION_ID,
+        "message": {
+            **ASSISTANT_MESSAGE,
+            "content": "You can return it within 30 days of purchase, with the original receipt [1].",
+        },
+        "model": "gpt-4o-mini",
+        "usage": {"promptTokens": 112, "completionTokens": 19, "totalTokens": 131},
+        "jobId": CHAT_JOB_ID,
+        "citations": [{"embeddingId": 1042, "documentId": DOCUMENT_ID, "text": _POLICY_CHUNK, "score": 0.71}],
     },
     message="Chat response generated",
 )
