@@ -3,10 +3,13 @@ nothing else: the chat's own serializers stay in `ai_services.serializers`."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from ai_services.providers.base import AUDIO_FORMATS
 from ai_services.serializers import ChatInputSerializer, CitationSerializer, StrictCharField
+from ai_services.services.voice import VoiceAudio
 
 
 class VoiceInputSerializer(serializers.Serializer):
@@ -54,10 +57,8 @@ class VoiceTranscriptEventSerializer(serializers.Serializer):
 class VoiceAudioEventSerializer(serializers.Serializer):
     """The `audio` event: the whole result (`VoiceResultSerializer`), from a `VoiceAudio`."""
 
-    outcome = VoiceResultSerializer()
-
-    def to_representation(self, instance: object) -> dict[str, object]:
-        return dict(VoiceResultSerializer(getattr(instance, "outcome")).data)  # noqa: B009 - typed loosely by DRF
+    def to_representation(self, instance: VoiceAudio) -> dict[str, Any]:
+        return dict(VoiceResultSerializer(instance.outcome).data)
 
 
 class VoiceErrorEventSerializer(serializers.Serializer):

@@ -433,3 +433,17 @@ def voice_audio_purge(*, now: datetime | None = None) -> int:
             job.save(update_fields=["output", "updated_at"])
             removed += 1
     return removed
+
+
+def voice_audio_delete_for_user(*, user: User) -> None:
+    """Account-deletion clean-up (settings.ACCOUNT_DELETION_CLEANUPS): the stored spoken replies,
+    removed once the deletion commits."""
+    jobs = AIJob.objects.filter(user_id=user.pk, type=SPEAK.value, output__has_key="audio_file")
+    names = [job.output["audio_file"] for job in jobs.only("output")]
+    if names:
+        transaction.on_commit(lambda: _files_delete(names))
+
+
+def _files_delete(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)
