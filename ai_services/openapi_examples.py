@@ -63,6 +63,33 @@ CHAT_ANSWER = success_example(
         "model": "gpt-4",
         "usage": {"promptTokens": 27, "completionTokens": 38, "totalTokens": 65},
         "jobId": CHAT_JOB_ID,
+        "citations": [],
+    },
+    message="Chat response generated",
+)
+DOCUMENT_ID = "7d0f5a8e-3c21-4b9a-9e67-2f1c8d4b6a10"
+_POLICY_CHUNK = "Refunds are accepted within 30 days of purchase with the original receipt."
+CHAT_DOCUMENTS_REQUEST = request_example(
+    "Answer from my documents",
+    {
+        "message": "How long do I have to return something?",
+        "useDocuments": True,
+        "documentIds": [DOCUMENT_ID],
+        "filter": {"source": "handbook"},
+    },
+)
+CHAT_GROUNDED_ANSWER = success_example(
+    "Answer from documents",
+    {
+        "conversationId": CONVERSATION_ID,
+        "message": {
+            **ASSISTANT_MESSAGE,
+            "content": "You can return it within 30 days of purchase, with the original receipt [1].",
+        },
+        "model": "gpt-4o-mini",
+        "usage": {"promptTokens": 112, "completionTokens": 19, "totalTokens": 131},
+        "jobId": CHAT_JOB_ID,
+        "citations": [{"embeddingId": 1042, "documentId": DOCUMENT_ID, "text": _POLICY_CHUNK, "score": 0.71}],
     },
     message="Chat response generated",
 )
@@ -234,3 +261,32 @@ IMAGE_ERRORS = {
 
 # Endpoints that call a provider: quota and rate limits, and an unavailable provider.
 AI_ERRORS = {**QUOTA_ERRORS, **PROVIDER_ERRORS}
+
+# --- Voice turn ---------------------------------------------------------------------------------
+
+VOICE_REQUEST = request_example(
+    "Voice turn",
+    {"audio": _AUDIO, "conversationId": CONVERSATION_ID, "voice": "alloy", "format": "mp3", "useDocuments": True},
+    media_type=MULTIPART,
+)
+VOICE_ANSWER = success_example(
+    "Voice answer",
+    {
+        "transcript": "How long do I have to return something?",
+        "reply": "You can return it within 30 days of purchase, with the original receipt.",
+        "conversationId": CONVERSATION_ID,
+        "citations": [{"embeddingId": 1042, "documentId": DOCUMENT_ID, "text": _POLICY_CHUNK, "score": 0.71}],
+        "audioUrl": "/api/ai/voice/audio/0c5e8d2a-6f1b-4a7e-9d3c-8b2f4e6a1c90",
+        "audioExpiresAt": "2026-11-25T09:00:04Z",
+        "jobIds": {
+            "transcribe": WHISPER_JOB_ID,
+            "chat": CHAT_JOB_ID,
+            "speak": "0c5e8d2a-6f1b-4a7e-9d3c-8b2f4e6a1c90",
+        },
+    },
+    message="Voice turn answered",
+)
+VOICE_AUDIO_GONE = error_response(
+    "Not one of your replies, or past its expiry.",
+    error_example("Expired", message="This audio has expired.", code="not_found"),
+)

@@ -11,6 +11,8 @@ from ai_services.models import AIJob, Conversation, Message
 from ai_services.providers.base import AUDIO_FORMATS, IMAGE_DETAILS
 from ai_services.selectors import LAST_MESSAGE_PREVIEW_CHARS
 
+FILTER_MAX_KEYS = 20
+
 
 class StrictCharField(serializers.CharField):
     """A CharField that refuses numbers, booleans and objects instead of turning them into text."""
@@ -34,6 +36,32 @@ class ChatInputSerializer(serializers.Serializer):
     stream = serializers.BooleanField(required=False, default=False)
     temperature = serializers.FloatField(required=False, allow_null=True, min_value=0.0, max_value=2.0)
     max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    use_documents = serializers.BooleanField(
+        required=False, default=False, help_text="Answer from the user's own documents (their embeddings)."
+    )
+    document_ids = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        max_length=100,
+        help_text="With `useDocuments`: only these documents (ids of other users' documents find nothing).",
+    )
+    filter = serializers.JSONField(
+        required=False,
+        default=dict,
+        help_text="With `useDocuments`: only chunks whose metadata has every key with exactly this value.",
+    )
+
+    def validate_filter(self, value: Any) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or len(value) > FILTER_MAX_KEYS:
+            raise serializers.ValidationError(f"Must be a JSON object of at most {FILTER_MAX_KEYS} metadata keys.")
+        for key, item in value.items():
+            if not key or not (item is None or isinstance(item, str | int | float | bool)):
+                raise serializers.ValidationError(
+                    "Keys must not be empty; values must be a string, number, boolean or null (exact match)."
+                )
+        return value
 
     def validate_message(self, value: str) -> str:
         limit = settings.AI_CHAT_MAX_MESSAGE_CHARS
@@ -170,6 +198,15 @@ class UsageSerializer(serializers.Serializer):
     total_tokens = serializers.IntegerField()
 
 
+class CitationSerializer(serializers.Serializer):
+    """A chunk of the user's documents the answer was grounded in."""
+
+    embedding_id = serializers.IntegerField()
+    document_id = serializers.UUIDField()
+    text = serializers.CharField(help_text="The chunk.")
+    score = serializers.FloatField(help_text="Cosine similarity to the message (higher is closer).")
+
+
 class ChatResultSerializer(serializers.Serializer):
     """The answer of `POST /api/ai/chat`, also the `done` event of a stream (schema only)."""
 
@@ -180,6 +217,9 @@ class ChatResultSerializer(serializers.Serializer):
     model = serializers.CharField()
     usage = UsageSerializer()
     job_id = serializers.UUIDField(source="job.id")
+    citations = CitationSerializer(
+        many=True, help_text="With `useDocuments`: the chunks used, best first (empty when none was relevant)."
+    )
 
 
 class TranscriptSegmentSerializer(serializers.Serializer):
@@ -265,6 +305,13 @@ class ChatDoneEventSerializer(serializers.Serializer):
     model = serializers.CharField(source="outcome.model")
     usage = UsageSerializer(source="outcome.usage")
     job_id = serializers.UUIDField(source="outcome.job.id")
+    citations = CitationSerializer(source="outcome.citations", many=True)
+
+
+class ChatCitationsEventSerializer(serializers.Serializer):
+    """A grounded chat's sources, before the first token (`StreamCitations`)."""
+
+    citations = CitationSerializer(many=True)
 
 
 class ChatErrorEventSerializer(serializers.Serializer):

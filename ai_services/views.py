@@ -31,6 +31,7 @@ from ai_services.providers.base import AUDIO_MIME
 from ai_services.serializers import (
     AIJobSerializer,
     AnalyzeImageSerializer,
+    ChatCitationsEventSerializer,
     ChatDeltaEventSerializer,
     ChatDoneEventSerializer,
     ChatErrorEventSerializer,
@@ -47,7 +48,16 @@ from ai_services.serializers import (
     TextToSpeechSerializer,
     TranscriptionSerializer,
 )
-from ai_services.services.streaming import StreamDelta, StreamDone, StreamEvent, StreamFailed, StreamIdle, StreamStart
+from ai_services.services.grounding import GroundingRequest
+from ai_services.services.streaming import (
+    StreamCitations,
+    StreamDelta,
+    StreamDone,
+    StreamEvent,
+    StreamFailed,
+    StreamIdle,
+    StreamStart,
+)
 from core import ratelimit
 from core.api.casing import camelize
 from core.api.envelope import ok
@@ -74,6 +84,7 @@ def _wants_stream(request: Request, stream: bool) -> bool:
 
 _EVENT_SERIALIZERS: dict[type[Any], tuple[str, type[BaseSerializer[Any]]]] = {
     StreamStart: ("start", ChatStartEventSerializer),
+    StreamCitations: ("citations", ChatCitationsEventSerializer),
     StreamDelta: ("delta", ChatDeltaEventSerializer),
     StreamDone: ("done", ChatDoneEventSerializer),
     StreamFailed: ("error", ChatErrorEventSerializer),
@@ -102,11 +113,18 @@ class ChatView(APIView):
             200: OpenApiResponse(
                 ChatResultSerializer,
                 description="With `stream: true` or `Accept: text/event-stream`, Server-Sent Events instead: "
-                "`start`, `delta` (`{content}`), then `done` (this same object) or `error`.",
+                "`start`, with `useDocuments` `citations` (`{citations}`), `delta` (`{content}`), then `done` "
+                "(this same object) or `error`.",
             ),
             **examples.AI_ERRORS,
         },
-        examples=[examples.CHAT_REQUEST, examples.CHAT_FOLLOW_UP_REQUEST, examples.CHAT_ANSWER],
+        examples=[
+            examples.CHAT_REQUEST,
+            examples.CHAT_FOLLOW_UP_REQUEST,
+            examples.CHAT_DOCUMENTS_REQUEST,
+            examples.CHAT_ANSWER,
+            examples.CHAT_GROUNDED_ANSWER,
+        ],
     )
     def post(self, request: Request) -> HttpResponseBase:
         body = ChatInputSerializer(data=request.data)
@@ -120,6 +138,9 @@ class ChatView(APIView):
             system_prompt=data.get("system_prompt"),
             temperature=data.get("temperature"),
             max_tokens=data.get("max_tokens"),
+            grounding=GroundingRequest(document_ids=data.get("document_ids"), metadata_filter=data["filter"])
+            if data["use_documents"]
+            else None,
         )
         if _wants_stream(request, data["stream"]):
             response = StreamingHttpResponse(_sse(services.chat_stream(plan=plan)), content_type=EVENT_STREAM)

@@ -4,7 +4,7 @@ provider, and store the exchange in its conversation; conversation edits."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +18,13 @@ from ai_services.models import AIJob, Conversation, Message
 from ai_services.providers import ChatResult, Usage
 from ai_services.providers.capabilities import chat_provider
 from ai_services.selectors import conversation_get
+from ai_services.services.grounding import (
+    Grounding,
+    GroundingRequest,
+    RetrievedChunk,
+    grounding_apply,
+    grounding_units,
+)
 from ai_services.services.jobs import JobCall, ai_job_begin, ai_job_failures_recorded, ai_job_succeed, text_summary
 from quotas.modalities import CHAT
 
@@ -39,6 +46,9 @@ class ChatPlan:
     model: str
     temperature: float | None
     max_tokens: int
+    # Answer from the user's documents: retrieved once the job is reserved (`chat_ground`).
+    grounding: GroundingRequest | None = None
+    grounded: Grounding | None = None
 
 
 @dataclass
@@ -49,6 +59,7 @@ class ChatOutcome:
     model: str
     usage: Usage
     job: AIJob
+    citations: list[RetrievedChunk] = field(default_factory=list)
 
 
 def chat_history_select(*, conversation: Conversation | None, budget: int) -> list[Message]:
@@ -78,6 +89,7 @@ def chat_plan(
     system_prompt: str | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
+    grounding: GroundingRequest | None = None,
 ) -> ChatPlan:
     provider = chat_provider()
     resolved_model = provider.resolve_model(CHAT.key, model)
@@ -89,6 +101,8 @@ def chat_plan(
     message_tokens = token_counter.count_message_tokens(message)
     system_tokens = token_counter.count_message_tokens(system_prompt)
     budget = settings.AI_CHAT_HISTORY_TOKENS - system_tokens - message_tokens - token_counter.REPLY_PRIMING_TOKENS
+    if grounding is not None:  # the sources take their budget from the memory's
+        budget -= settings.AI_GROUNDING_CONTEXT_TOKENS
     history = chat_history_select(conversation=conversation, budget=budget)
     messages = [{"role": "system", "content": system_prompt}]
     messages += [{"role": item.role, "content": item.content} for item in history]
@@ -105,15 +119,26 @@ def chat_plan(
         model=resolved_model,
         temperature=temperature,
         max_tokens=max_tokens or settings.AI_CHAT_DEFAULT_MAX_TOKENS,
+        grounding=grounding,
     )
 
 
 def chat_begin(*, plan: ChatPlan, stream: bool) -> JobCall:
-    """Reserve the chat's quota and record its job, before the provider is asked."""
+    """Reserve the chat's quota and record its job, before the provider is asked. A grounded chat
+    reserves the embedding units of its query with it: one reservation, settled once."""
+    units = CHAT.price()
+    grounding: dict[str, Any] = {}
+    if plan.grounding is not None:
+        units += grounding_units(query=plan.message)
+        grounding = {
+            "use_documents": True,
+            "document_ids": [str(item) for item in plan.grounding.document_ids or []],
+            "filter": plan.grounding.metadata_filter or {},
+        }
     return ai_job_begin(
         user=plan.user,
         modality=CHAT,
-        units=CHAT.price(),
+        units=units,
         provider=chat_provider().name,
         model=plan.model,
         conversation=plan.conversation,
@@ -124,8 +149,18 @@ def chat_begin(*, plan: ChatPlan, stream: bool) -> JobCall:
             "new_conversation": plan.conversation is None,
             "history_messages": plan.history_count,
             "stream": stream,
+            **grounding,
         },
     )
+
+
+def chat_ground(*, plan: ChatPlan) -> list[RetrievedChunk]:
+    """Retrieve the sources of a grounded chat into its messages (nothing for a plain chat); in
+    the job, after the reservation, so a failed search is refunded with the chat."""
+    if plan.grounding is None:
+        return []
+    plan.grounded = grounding_apply(user=plan.user, query=plan.message, request=plan.grounding, messages=plan.messages)
+    return plan.grounded.citations
 
 
 def chat_store(*, plan: ChatPlan, call: JobCall, result: ChatResult) -> ChatOutcome:
@@ -176,14 +211,32 @@ def chat_store(*, plan: ChatPlan, call: JobCall, result: ChatResult) -> ChatOutc
                 "message_id": str(answer.id),
                 "finish_reason": result.finish_reason or "",
                 "usage_estimated": estimated,
+                **_grounding_output(plan.grounded),
             },
             tokens=usage.total_tokens,
             conversation=conversation,
             model=result.model,
         )
     return ChatOutcome(
-        conversation=conversation, user_message=user_message, message=answer, model=result.model, usage=usage, job=job
+        conversation=conversation,
+        user_message=user_message,
+        message=answer,
+        model=result.model,
+        usage=usage,
+        job=job,
+        citations=plan.grounded.citations if plan.grounded else [],
     )
+
+
+def _grounding_output(grounded: Grounding | None) -> dict[str, Any]:
+    if grounded is None:
+        return {}
+    return {
+        "citations": [chunk.embedding_id for chunk in grounded.citations],
+        "context_tokens": grounded.context_tokens,
+        "query_tokens": grounded.query_tokens,
+        "embedding_model": grounded.model,
+    }
 
 
 def _title_from(message: str) -> str:
@@ -195,6 +248,7 @@ def chat_send(*, plan: ChatPlan) -> ChatOutcome:
     """Ask the provider and store the exchange; billed only when an answer comes back."""
     call = chat_begin(plan=plan, stream=False)
     with ai_job_failures_recorded(call):
+        chat_ground(plan=plan)
         result = chat_provider().chat(
             messages=plan.messages, model=plan.model, temperature=plan.temperature, max_tokens=plan.max_tokens
         )

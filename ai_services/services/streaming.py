@@ -15,7 +15,8 @@ from django.db import connections
 
 from ai_services.providers import ChatChunk, ChatResult, Usage
 from ai_services.providers.capabilities import chat_provider
-from ai_services.services.chat import ChatOutcome, ChatPlan, chat_begin, chat_store
+from ai_services.services.chat import ChatOutcome, ChatPlan, chat_begin, chat_ground, chat_store
+from ai_services.services.grounding import RetrievedChunk
 from ai_services.services.jobs import JobCall, ai_job_fail, ai_job_failures_recorded
 from core.exceptions import ApplicationError, ProviderError
 
@@ -29,6 +30,13 @@ class StreamStart:
     conversation_id: uuid.UUID
     job_id: uuid.UUID
     model: str
+
+
+@dataclass(frozen=True)
+class StreamCitations:
+    """A grounded chat's sources, best first, sent before the first token."""
+
+    citations: list[RetrievedChunk]
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,7 @@ class StreamIdle:
     """Nothing to send for STREAM_KEEPALIVE_SECONDS: a keep-alive keeps proxies from closing."""
 
 
-StreamEvent = StreamStart | StreamDelta | StreamDone | StreamFailed | StreamIdle
+StreamEvent = StreamStart | StreamCitations | StreamDelta | StreamDone | StreamFailed | StreamIdle
 
 
 def chat_stream(*, plan: ChatPlan) -> Iterator[StreamEvent]:
@@ -67,6 +75,7 @@ def chat_stream(*, plan: ChatPlan) -> Iterator[StreamEvent]:
     """
     call = chat_begin(plan=plan, stream=True)
     with ai_job_failures_recorded(call):
+        chat_ground(plan=plan)
         chunks = chat_provider().chat_stream(
             messages=plan.messages, model=plan.model, temperature=plan.temperature, max_tokens=plan.max_tokens
         )
@@ -116,6 +125,8 @@ def _chat_stream_events(
     plan: ChatPlan, call: JobCall, events: queue.Queue[StreamEvent | None]
 ) -> Iterator[StreamEvent]:
     yield StreamStart(conversation_id=plan.conversation_id, job_id=call.job.id, model=plan.model)
+    if plan.grounded is not None:
+        yield StreamCitations(citations=plan.grounded.citations)
     while True:
         try:
             event = events.get(timeout=STREAM_KEEPALIVE_SECONDS)

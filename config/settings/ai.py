@@ -34,6 +34,16 @@ AI_CHAT_DEFAULT_SYSTEM_PROMPT = env.str("AI_CHAT_DEFAULT_SYSTEM_PROMPT", default
 AI_CHAT_MAX_MESSAGE_CHARS = env.int("AI_CHAT_MAX_MESSAGE_CHARS", default=32000)
 AI_CHAT_DEFAULT_MAX_TOKENS = env.int("AI_CHAT_DEFAULT_MAX_TOKENS", default=1024)
 AI_CHAT_MAX_TOKENS_LIMIT = env.int("AI_CHAT_MAX_TOKENS_LIMIT", default=4096)
+# Answers from the user's documents (`useDocuments`): at most this many of their closest chunks,
+# those scoring at least the minimum cosine similarity, within this many tokens of the prompt
+# (taken from the conversation memory's budget).
+AI_GROUNDING_MAX_CHUNKS = env.int("AI_GROUNDING_MAX_CHUNKS", default=8)
+AI_GROUNDING_MIN_SCORE = env.float("AI_GROUNDING_MIN_SCORE", default=0.3)
+AI_GROUNDING_CONTEXT_TOKENS = env.int("AI_GROUNDING_CONTEXT_TOKENS", default=1500)
+# Voice turns (`POST /api/ai/voice`): the spoken reply is at most this many tokens (its speech is
+# reserved up front at four characters a token), and its audio can be fetched for this long.
+AI_VOICE_MAX_TOKENS = env.int("AI_VOICE_MAX_TOKENS", default=300)
+AI_VOICE_AUDIO_TTL_SECONDS = env.int("AI_VOICE_AUDIO_TTL_SECONDS", default=60 * 60)
 # Uploads (the seed's file table).
 AI_AUDIO_MAX_BYTES = env.int("AI_AUDIO_MAX_BYTES", default=25 * 1024 * 1024)
 AI_AUDIO_MAX_SECONDS = env.int("AI_AUDIO_MAX_SECONDS", default=10 * 60)

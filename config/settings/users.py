@@ -25,5 +25,6 @@ ACCOUNT_DELETION_CLEANUPS: list[str] = [
     "accounts.avatars.avatar_files_delete_for_user",
     "video.services.video_files_delete_for_user",
     "ai_services.services.ai_files_delete_for_user",
+    "ai_services.services.voice.voice_audio_delete_for_user",
     "embeddings.services.embeddings_cache_delete_for_user",
 ]
