@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -95,6 +96,9 @@ AI_JOBS: JobKind[AIJob] = JobKind(
     refunded_fields={"units_charged": 0},
     send=_transcription_send,
     select_related=("reservation",),
+    # Queued transcriptions carry their upload; the other pending rows are the later stages of a
+    # voice turn, which its request runs and no worker may take.
+    worker_rows=~Q(input_file=""),
 )
 
 
@@ -299,17 +303,18 @@ def ai_jobs_reap(*, now: datetime | None = None) -> ReapReport:
     Queued transcriptions go through the core's reaper (`core.jobs.lifecycle.jobs_reap`): one
     whose heartbeat stopped is re-queued while it has attempts left, else failed and refunded;
     one whose task was lost is sent again. A call made in a request has no heartbeat: still
-    running after AI_JOB_STALE_SECONDS, its web process died (killed during a stream), and it is
-    failed and refunded."""
+    running (or, a later stage of a voice turn, still waiting its turn) after
+    AI_JOB_STALE_SECONDS, its web process died (killed during a stream), and it is failed and
+    refunded."""
     now = now or timezone.now()
     report = jobs_reap(kind=AI_JOBS, now=now)
     for job_id in report.failed:
         ai_job_given_up(job_id=job_id)
+    stale_before = now - timedelta(seconds=settings.AI_JOB_STALE_SECONDS)
     in_request = AIJob.objects.filter(
-        status=AIJob.Status.PROCESSING,
+        Q(status=AIJob.Status.PROCESSING, heartbeat_at__isnull=True, started_at__lt=stale_before)
+        | Q(status=AIJob.Status.PENDING, updated_at__lt=stale_before),
         input_file="",
-        heartbeat_at__isnull=True,
-        started_at__lt=now - timedelta(seconds=settings.AI_JOB_STALE_SECONDS),
     )
     for lost in in_request.values_list("id", flat=True):
         if ai_job_abandon(job_id=lost, reason=INTERRUPTED):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from core.jobs.models import BillableJob, JobStatus
 
@@ -84,6 +84,9 @@ class JobKind(Generic[J]):
     # Observes transitions (claimed -> "processing", "completed" with its seconds, "failed", ...).
     on_event: Callable[[str, float | None], None] = _no_event
     select_related: tuple[str, ...] = ()
+    # The rows a worker runs, when only some rows of the model are worker jobs (the others are
+    # begun and finished in a request): only these are claimed and resent.
+    worker_rows: Q = field(default_factory=Q)
 
     def setting(self, name: str) -> float:
         value: float = getattr(settings, f"{self.settings_prefix}_{name}")

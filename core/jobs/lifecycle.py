@@ -78,7 +78,7 @@ def job_claim(*, kind: JobKind[J], job_id: JobId, task_id: str = "") -> Claim[J]
     )
     rows = (
         kind.rows()
-        .filter(claimable, pk=job_id, attempts__lt=max_attempts)
+        .filter(claimable, kind.worker_rows, pk=job_id, attempts__lt=max_attempts)
         .update(
             status=JobStatus.RUNNING,
             claim_token=token,
@@ -304,7 +304,7 @@ def jobs_reap(*, kind: JobKind[Any], now: datetime | None = None) -> ReapReport:
     waiting = Q(pk__in=[])
     for status in kind.waiting:
         waiting |= Q(status=status, updated_at__lt=now - timedelta(seconds=kind.waiting_seconds(status)))
-    for job in kind.rows().filter(waiting).only("attempts", "updated_at"):
+    for job in kind.rows().filter(waiting, kind.worker_rows).only("attempts", "updated_at"):
         if job.attempts >= max_attempts:
             error, code = kind.give_up(job.attempts)
             if job_fail(kind=kind, job_id=job.pk, error=error, code=code):

@@ -254,3 +254,26 @@ def test_a_transcription_this_worker_cannot_find_is_logged_loudly(caplog):
     [record] = [r for r in caplog.records if str(missing) in r.getMessage()]
     assert record.levelno == logging.ERROR
     assert "not in this worker's database" in record.getMessage()
+
+
+@pytest.mark.django_db
+def test_a_voice_stage_left_waiting_by_a_dead_request_is_refunded_not_sent_to_a_worker(user, celery_eager):
+    """The later stages of a voice turn wait as `pending` with no upload: only their request runs
+    them. If it died, the reaper gives them up and refunds them; it never hands one to the
+    transcription worker."""
+    from ai_services.services.jobs import ai_job_begin
+    from quotas.modalities import CHAT
+
+    call = ai_job_begin(
+        user=user, modality=CHAT, units=2, provider="openai", model="m", summary={}, status=AIJob.Status.PENDING
+    )
+    assert used_units(user) == 2
+    assert services.ai_jobs_reap() == ReapReport()  # its request may still be on an earlier stage
+
+    report = services.ai_jobs_reap(now=timezone.now() + timedelta(hours=1))
+
+    assert (report.failed, report.resent) == ([str(call.job.id)], [])
+    call.job.refresh_from_db()
+    assert (call.job.status, call.job.error_code, call.job.units_charged) == ("failed", "abandoned", 0)
+    assert Reservation.objects.get(pk=call.job.reservation_id).status == "refunded"
+    assert used_units(user) == 0
