@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.api.examples import error_example, error_response, success_example
+from core.api.examples import QUOTA_EXCEEDED, RATE_LIMITED, error_example, error_response, success_example
 
 UPLOAD_ID = "5b0e5c29-7a49-4c1e-9d0c-6f3c2f0a8e11"
 
@@ -52,12 +52,8 @@ CREATE_ERRORS = {
     ),
     429: error_response(
         "Quota exhausted (a video would not fit) or rate limit hit; see `Retry-After`.",
-        error_example(
-            "Quota exceeded",
-            message="Quota exceeded: a video needs 10 unit(s) and 3 of your 100 remain.",
-            code="quota_exceeded",
-            extra={"units_needed": 10, "remaining": 3, "limit": 100},
-        ),
+        QUOTA_EXCEEDED,
+        RATE_LIMITED,
     ),
 }
 

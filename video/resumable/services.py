@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import IO, BinaryIO
+from typing import IO
 
 from django.conf import settings
 from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
@@ -24,7 +24,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.api.casing import to_snake
+from core.api.envelope import counted
 from core.exceptions import Conflict, InvalidInput, InvalidUpload, QuotaExceeded, UploadTooLarge
+from core.timestamps import iso_z
 from quotas.pricing import units_for_video
 from quotas.selectors import quota_summary
 from quotas.services import quota_account_ensure
@@ -67,16 +69,25 @@ def _options(metadata: dict[str, str]) -> dict[str, object]:
 
 def _quota_check(*, user: User) -> None:
     """Refuse at creation what the job could not be charged at the end (the charge itself is
-    made by the job creation, once, when the last byte is in)."""
+    made by the job creation, once, when the last byte is in), with the quota refusal's body."""
     quota_account_ensure(user=user)
     summary = quota_summary(user=user)
     units = units_for_video()
-    if summary["remaining"] < units:
-        raise QuotaExceeded(
-            f"Quota exceeded: a video needs {units} unit(s) and {summary['remaining']} of your "
-            f"{summary['limit']} remain.",
-            extra={"units_needed": units, "remaining": summary["remaining"], "limit": summary["limit"]},
-        )
+    if summary["remaining"] >= units:
+        return
+    reset = summary["reset_date"]
+    raise QuotaExceeded(
+        f"Quota exceeded: this request needs {counted(units, 'unit')} and {summary['remaining']} of your "
+        f"{summary['limit']} remain until {reset:%Y-%m-%d}.",
+        extra={
+            "units_needed": units,
+            "remaining": summary["remaining"],
+            "used": summary["used"],
+            "limit": summary["limit"],
+            "reset_date": iso_z(reset),
+        },
+        headers={"Retry-After": str(max(1, int((reset - timezone.now()).total_seconds())))},
+    )
 
 
 def resumable_upload_create(
@@ -128,7 +139,7 @@ def resumable_upload_create(
 
 
 @contextmanager
-def _locked_file(upload: ResumableUpload) -> Iterator[BinaryIO]:
+def _locked_file(upload: ResumableUpload) -> Iterator[IO[bytes]]:
     """The upload's file, held exclusively: a second PATCH of the same upload at the same time
     is refused with 409 rather than interleaving its bytes."""
     path = storage.appendable_path(upload.path)
