@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError
 
 from video.models import VideoJob
 
@@ -91,9 +91,12 @@ def video_job_events(
     yield StatusEvent(state)
     while not state.is_terminal and clock() < deadline:
         sleep(poll)
-        # A long-lived request: a connection the database closed meanwhile is replaced.
-        close_old_connections()
-        current = video_job_state(job_id=first.job_id)
+        try:
+            current = video_job_state(job_id=first.job_id)
+        except (OperationalError, InterfaceError):
+            # The database went away under a long-lived stream: end it; the client reconnects
+            # (EventSource does, after `retry`) and gets the current state.
+            return
         if current is None:
             return
         if current.status != state.status:

@@ -176,7 +176,10 @@ def resumable_upload_append(
         written = 0
         try:
             while written < content_length:
-                data = read(min(READ_BYTES, content_length - written))
+                try:
+                    data = read(min(READ_BYTES, content_length - written))
+                except OSError:  # the client went away mid-chunk: keep what arrived
+                    break
                 if not data:
                     break
                 handle.write(data)
