@@ -71,14 +71,14 @@ class VideoResumableUploadsView(_TusView):
         # Discovery (OPTIONS) needs no account, as with any tus server.
         return [AllowAny()] if self.request.method == "OPTIONS" else [IsAuthenticated()]
 
-    # DRF's stubs narrow View.options to a DRF Request the same way (and ignore it likewise).
+    # DRF's own stubs narrow View.options' HttpRequest to a DRF Request and ignore it the same way.
     def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
-        headers = {
-            "Tus-Version": protocol.TUS_VERSION,
-            "Tus-Extension": protocol.TUS_EXTENSIONS,
-            "Tus-Max-Size": str(settings.VIDEO_MAX_UPLOAD_BYTES),
-        }
-        return Response(status=204, headers=headers)
+        """Tus discovery in the headers; the body is the envelope every OPTIONS answers with."""
+        response = super().options(request, *args, **kwargs)
+        response["Tus-Version"] = protocol.TUS_VERSION
+        response["Tus-Extension"] = protocol.TUS_EXTENSIONS
+        response["Tus-Max-Size"] = str(settings.VIDEO_MAX_UPLOAD_BYTES)
+        return response
 
     @extend_schema(
         tags=["video"],
