@@ -377,3 +377,28 @@ def test_cors_exposes_the_tus_headers(client_a, settings):
     allowed = preflight["Access-Control-Allow-Headers"].lower()
     assert "upload-offset" in allowed
     assert "tus-resumable" in allowed
+
+
+def test_the_documented_examples_match_the_real_answers(schema, client_a, user):
+    from tests.ops.test_openapi_examples import differences, response_example
+
+    created = create(client_a, 52_428_800, filename="holiday.mp4")
+    example = response_example(schema, "post", "/api/video/uploads/", 201)
+    assert differences(example, created.json()) == []
+    assert example["message"] == created.json()["message"]
+    url = location(created)
+    small = location(create(client_a, 5, filename="small.mp4"))
+    for status, answer in (
+        (409, patch(client_a, url, b"x", offset=5)),
+        (413, patch(client_a, small, b"x" * 10, offset=0)),
+        (415, patch(client_a, url, b"x", offset=0, content_type="text/plain")),
+    ):
+        assert answer.status_code == status
+        documented = response_example(schema, "patch", "/api/video/uploads/{upload_id}", status)
+        assert documented["code"] == answer.json()["code"]
+        assert differences(documented, answer.json()) == []
+    ResumableUpload.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    gone = head(client_a, url)
+    assert gone.status_code == 410
+    expired = patch(client_a, url, b"x", offset=0).json()
+    assert expired == response_example(schema, "patch", "/api/video/uploads/{upload_id}", 410)
