@@ -110,6 +110,9 @@ def test_a_chunk_past_the_declared_length_is_413(client_a):
     assert answer.status_code == 413
     assert answer.json()["code"] == "upload_length_exceeded"
     assert head(client_a, url)["Upload-Offset"] == "0"
+    # Exactly the declared length is taken (and then refused as not a video, which removes the upload).
+    assert patch(client_a, url, b"x" * 100, offset=0).json()["code"] == "invalid_video"
+    assert head(client_a, url).status_code == 404
 
 
 def test_creation_refusals(client_a, settings):
@@ -127,7 +130,7 @@ def test_creation_refusals(client_a, settings):
         answer = client_a.post(UPLOADS, HTTP_UPLOAD_LENGTH="10", HTTP_UPLOAD_METADATA=raw, **TUS)
         assert answer.status_code == 400, raw
         assert answer.json()["success"] is False
-    for length in ("", "-1", "ten", "1e3", "٣"):
+    for length in ("", "-1", "ten", "1e3", "٣", "9" * 5000):
         answer = client_a.post(UPLOADS, HTTP_UPLOAD_LENGTH=length, HTTP_UPLOAD_METADATA="filename YS5tcDQ=", **TUS)
         assert answer.status_code == 400, length
     nul = client_a.post(UPLOADS, HTTP_UPLOAD_LENGTH="10", HTTP_UPLOAD_METADATA="filename YQBi", **TUS)

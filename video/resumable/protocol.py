@@ -72,7 +72,8 @@ def check_content_type(value: str | None) -> None:
 def parse_int_header(name: str, value: str | None) -> int:
     """A non-negative integer header (Upload-Length, Upload-Offset), or a 400 naming it."""
     text = (value or "").strip()
-    if not text.isdigit() or not text.isascii():
+    # At most 18 digits: every valid length fits, and Python refuses to parse thousands of digits.
+    if not text.isdigit() or not text.isascii() or len(text) > 18:
         raise InvalidInput(f"{name} must be a non-negative integer.", errors={name: ["A non-negative integer."]})
     return int(text)
 

@@ -159,16 +159,14 @@ def resumable_upload_append(
 ) -> ResumableUpload:
     """Append a chunk read with `read` at `offset` (which must be where the upload is). The bytes
     that arrived are kept even if the connection breaks mid-chunk: the client resumes from there."""
-    if upload.is_complete:
-        if offset != upload.offset:
-            raise OffsetMismatch(f"Upload-Offset is {offset}, but the upload is complete at {upload.offset}.")
-        return upload
     if offset != upload.offset:
         raise OffsetMismatch(f"Upload-Offset is {offset}, but the upload is at {upload.offset}.")
     if offset + content_length > upload.length:
         raise ChunkTooLarge(
             f"The chunk ({content_length} bytes at {offset}) goes past Upload-Length ({upload.length} bytes)."
         )
+    if upload.is_complete:  # an empty PATCH at the end retries the completion
+        return upload
     with _locked_file(upload) as handle:
         # Bytes a killed server wrote after its last recorded offset are not trusted: cut them.
         handle.truncate(upload.offset)
