@@ -22,6 +22,15 @@ CREATED = success_example(
     status=201,
 )
 
+TUS_VERSION_ERROR = error_response(
+    "`Tus-Resumable` is missing or not 1.0.0 (the answer carries `Tus-Version`).",
+    error_example(
+        "Tus version",
+        message="Only tus 1.0.0 is supported: send `Tus-Resumable: 1.0.0`.",
+        code="tus_version_unsupported",
+    ),
+)
+
 CREATE_ERRORS = {
     400: error_response(
         "Upload-Length or Upload-Metadata is missing or invalid (`filename` is required; the other keys are "
@@ -33,14 +42,7 @@ CREATE_ERRORS = {
             errors={"filename": ["Upload-Metadata must name the file: `filename <base64 name>`."]},
         ),
     ),
-    412: error_response(
-        "`Tus-Resumable` is missing or not 1.0.0 (the answer carries `Tus-Version`).",
-        error_example(
-            "Tus version",
-            message="Only tus 1.0.0 is supported: send `Tus-Resumable: 1.0.0`.",
-            code="tus_version_unsupported",
-        ),
-    ),
+    412: TUS_VERSION_ERROR,
     413: error_response(
         "Upload-Length is over the upload limit.",
         error_example(
@@ -78,6 +80,7 @@ APPEND_ERRORS = {
             code="upload_expired",
         ),
     ),
+    412: TUS_VERSION_ERROR,
     413: error_response(
         "The chunk goes past Upload-Length.",
         error_example(

@@ -164,6 +164,7 @@ class VideoResumableUploadView(_TusView):
         responses={
             204: OpenApiResponse(description="The upload and its bytes are gone."),
             404: examples.APPEND_ERRORS[404],
+            412: examples.TUS_VERSION_ERROR,
         },
     )
     def delete(self, request: Request, upload_id: uuid.UUID) -> Response:
