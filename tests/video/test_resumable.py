@@ -405,3 +405,32 @@ def test_the_documented_examples_match_the_real_answers(schema, client_a, user):
     assert gone.status_code == 410
     expired = patch(client_a, url, b"x", offset=0).json()
     assert expired == response_example(schema, "patch", "/api/video/uploads/{upload_id}", 410)
+
+
+def test_a_patch_while_another_is_appending_is_409(client_a, settings):
+    import fcntl
+
+    url = location(create(client_a, 100, filename="a.mp4"))
+    upload = ResumableUpload.objects.get()
+    with open(settings.MEDIA_ROOT / upload.path, "r+b") as busy:  # what a PATCH in flight holds
+        fcntl.flock(busy.fileno(), fcntl.LOCK_EX)
+        answer = patch(client_a, url, b"x", offset=0)
+
+    assert answer.status_code == 409
+    assert answer.json()["code"] == "upload_locked"
+    assert head(client_a, url)["Upload-Offset"] == "0"
+    assert patch(client_a, url, b"x", offset=0).status_code == 204
+
+
+def test_bytes_past_the_recorded_offset_are_not_trusted(client_a, clips, settings):
+    data = clips["mp4"].read_bytes()
+    url = location(create(client_a, len(data), filename="clip.mp4"))
+    patch(client_a, url, data[:1000], offset=0)
+    upload = ResumableUpload.objects.get()
+    with open(settings.MEDIA_ROOT / upload.path, "ab") as stray:  # a server killed before recording them
+        stray.write(b"garbage")
+
+    assert patch(client_a, url, data[1000:], offset=1000).status_code == 204
+
+    job = VideoJob.objects.get()
+    assert (settings.MEDIA_ROOT / job.video_path).read_bytes() == data

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -25,7 +24,7 @@ from django.utils import timezone
 from accounts.models import User
 from core.api.casing import to_snake
 from core.api.envelope import counted
-from core.exceptions import Conflict, InvalidInput, InvalidUpload, QuotaExceeded, UploadTooLarge
+from core.exceptions import Conflict, InvalidInput, InvalidUpload, NotFound, QuotaExceeded, UploadTooLarge
 from core.timestamps import iso_z
 from quotas.pricing import units_for_video
 from quotas.selectors import quota_summary
@@ -139,11 +138,15 @@ def resumable_upload_create(
 
 
 @contextmanager
-def _locked_file(upload: ResumableUpload) -> Iterator[IO[bytes]]:
+def _locked_file(upload: ResumableUpload) -> Iterator[IO[bytes] | None]:
     """The upload's file, held exclusively: a second PATCH of the same upload at the same time
-    is refused with 409 rather than interleaving its bytes."""
-    path = storage.appendable_path(upload.path)
-    handle: IO[bytes] = open(path, "r+b" if os.path.exists(path) else "w+b")  # noqa: SIM115
+    is refused with 409 rather than interleaving its bytes. None when the file is gone (the upload
+    was completed, terminated or expired by another request meanwhile)."""
+    try:
+        handle: IO[bytes] = open(storage.appendable_path(upload.path), "r+b")  # noqa: SIM115
+    except FileNotFoundError:
+        yield None
+        return
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -154,41 +157,67 @@ def _locked_file(upload: ResumableUpload) -> Iterator[IO[bytes]]:
         handle.close()
 
 
-def resumable_upload_append(
-    *, upload: ResumableUpload, offset: int, read: Callable[[int], bytes], content_length: int
-) -> ResumableUpload:
-    """Append a chunk read with `read` at `offset` (which must be where the upload is). The bytes
-    that arrived are kept even if the connection breaks mid-chunk: the client resumes from there."""
+def _check_chunk(upload: ResumableUpload, *, offset: int, content_length: int) -> None:
     if offset != upload.offset:
         raise OffsetMismatch(f"Upload-Offset is {offset}, but the upload is at {upload.offset}.")
     if offset + content_length > upload.length:
         raise ChunkTooLarge(
             f"The chunk ({content_length} bytes at {offset}) goes past Upload-Length ({upload.length} bytes)."
         )
-    if upload.is_complete:  # an empty PATCH at the end retries the completion
+
+
+def _reload(upload: ResumableUpload) -> None:
+    try:
+        upload.refresh_from_db(fields=["offset", "job", "path"])
+    except ResumableUpload.DoesNotExist:
+        raise NotFound("Upload not found.", code="upload_not_found") from None
+
+
+def _write(handle: IO[bytes], upload: ResumableUpload, *, read: Callable[[int], bytes], content_length: int) -> None:
+    # Bytes a killed server wrote after its last recorded offset are not trusted: cut them.
+    handle.truncate(upload.offset)
+    handle.seek(upload.offset)
+    written = 0
+    try:
+        while written < content_length:
+            try:
+                data = read(min(READ_BYTES, content_length - written))
+            except OSError:  # the client went away mid-chunk: keep what arrived
+                break
+            if not data:
+                break
+            handle.write(data)
+            written += len(data)
+    finally:
+        handle.flush()
+        upload.offset += written
+        ResumableUpload.objects.filter(pk=upload.pk).update(
+            offset=upload.offset, expires_at=_expiry(), updated_at=timezone.now()
+        )
+
+
+def resumable_upload_append(
+    *, upload: ResumableUpload, offset: int, read: Callable[[int], bytes], content_length: int
+) -> ResumableUpload:
+    """Append a chunk read with `read` at `offset` (which must be where the upload is), and turn
+    the upload into a video job once its last byte is in (an empty PATCH at the end retries that).
+    The bytes that arrived are kept even if the connection breaks mid-chunk: the client resumes
+    from there."""
+    _check_chunk(upload, offset=offset, content_length=content_length)
+    if upload.job_id is not None:
         return upload
     with _locked_file(upload) as handle:
-        # Bytes a killed server wrote after its last recorded offset are not trusted: cut them.
-        handle.truncate(upload.offset)
-        handle.seek(upload.offset)
-        written = 0
-        try:
-            while written < content_length:
-                try:
-                    data = read(min(READ_BYTES, content_length - written))
-                except OSError:  # the client went away mid-chunk: keep what arrived
-                    break
-                if not data:
-                    break
-                handle.write(data)
-                written += len(data)
-        finally:
-            handle.flush()
-            new_offset = upload.offset + written
-            ResumableUpload.objects.filter(pk=upload.pk).update(
-                offset=new_offset, expires_at=_expiry(), updated_at=timezone.now()
-            )
-            upload.offset = new_offset
+        # Another request may have moved the upload on while this one waited for its body.
+        _reload(upload)
+        _check_chunk(upload, offset=offset, content_length=content_length)
+        if upload.job_id is not None:
+            return upload
+        if handle is None:
+            raise NotFound("The upload's bytes are gone; start a new upload.", code="upload_not_found")
+        if not upload.is_complete:
+            _write(handle, upload, read=read, content_length=content_length)
+        if upload.is_complete:
+            resumable_upload_complete(upload=upload)
     return upload
 
 

@@ -153,8 +153,6 @@ class VideoResumableUploadView(_TusView):
         upload = services.resumable_upload_append(
             upload=upload, offset=offset, read=request._request.read, content_length=content_length
         )
-        if upload.is_complete:
-            services.resumable_upload_complete(upload=upload)
         return Response(status=204, headers=_upload_headers(upload))
 
     @extend_schema(
