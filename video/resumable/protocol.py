@@ -15,22 +15,7 @@ from core.exceptions import ApplicationError, Conflict, InvalidInput, Unsupporte
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,termination,expiration"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
-# Every header a tus client must be able to read from a cross-origin answer.
-EXPOSED_HEADERS = [
-    "Location",
-    "Tus-Resumable",
-    "Tus-Version",
-    "Tus-Extension",
-    "Tus-Max-Size",
-    "Upload-Offset",
-    "Upload-Length",
-    "Upload-Metadata",
-    "Upload-Expires",
-    "Idempotent-Replayed",
-    "Video-Job-Id",
-]
-# Request headers a browser client sends (CORS preflight must allow them).
-REQUEST_HEADERS = ["tus-resumable", "upload-length", "upload-offset", "upload-metadata", "idempotency-key"]
+# CORS: the tus headers are exposed and allowed in config/settings/video.py.
 MAX_METADATA_BYTES = 4096
 
 
