@@ -2,8 +2,8 @@
 
     python tus_uploader.py ENDPOINT TOKEN FILE CHUNK URL_FILE (start|resume) [OPTIONS_JSON]
 
-`start` creates the upload, writes its URL to URL_FILE, then after each chunk prints the offset
-and waits for a line on stdin (so the test decides when to kill it, between two chunks);
+`start` creates the upload, writes its URL to URL_FILE, prints the offset and waits for a line on
+stdin before each chunk (so the test decides when to kill it, between two chunks);
 `resume` reads the URL back and sends the rest without stopping, as an app does after a restart.
 """
 
@@ -26,12 +26,13 @@ def main() -> None:
     if url is None:
         uploader.set_url(uploader.create_url())
         Path(url_file).write_text(uploader.url)
-    print(f"offset {uploader.offset}", flush=True)
-    while uploader.offset < uploader.get_file_size():
-        uploader.upload_chunk()
+    while True:
         print(f"offset {uploader.offset}", flush=True)
+        if uploader.offset >= uploader.get_file_size():
+            break
         if mode == "start":
-            sys.stdin.readline()
+            sys.stdin.readline()  # the test's go-ahead for the next chunk (or a SIGKILL)
+        uploader.upload_chunk()
     print("done", flush=True)
 
 
