@@ -124,3 +124,9 @@ class VideoAsset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.job_id} ({self.status})"
+
+
+# Resumable uploads live in their own package; imported here so the app registers the model.
+from video.resumable.models import ResumableUpload  # noqa: E402
+
+__all__ = ["ResumableUpload", "VideoAsset", "VideoFrame", "VideoJob"]

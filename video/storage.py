@@ -6,6 +6,7 @@ as local files. Every storage name of the video app is made here:
     thumbnails/<user>/<job>/thumbnail-<run>.jpg      the thumbnail of that run
     thumbnails/<user>/<job>/cache/t<ms>-s<side>.jpg  thumbnails made on demand
     thumbnails/<user>/<job>/storyboard.jpg, preview.gif   derived assets
+    resumable/<user>/<upload>.part                   a resumable upload until its last byte is in
 
 Rows hold these names, never absolute paths, so the same data works on a local disk and on S3.
 The media layer (`video.media`) works on local paths: with a storage that has local paths
@@ -25,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, Storage, default_storage
 
@@ -34,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 VIDEOS, FRAMES, THUMBNAILS = "videos", "frames", "thumbnails"
 ROOTS = (VIDEOS, FRAMES, THUMBNAILS)
+# Not in ROOTS: the orphan sweep must not take a partial upload for a stray file; the resumable
+# upload expiry (video.resumable.services) owns these.
+RESUMABLE = "resumable"
 THUMBNAIL_CACHE = "cache"
 RUN_THUMBNAIL_PREFIX = "thumbnail-"
 
@@ -84,7 +89,30 @@ class JobPaths:
 
 
 def user_prefixes(*, user_id: int) -> list[str]:
-    return [f"{root}/{user_id}" for root in ROOTS]
+    return [f"{root}/{user_id}" for root in (*ROOTS, RESUMABLE)]
+
+
+def resumable_upload(*, user_id: int, upload_id: uuid.UUID | str) -> str:
+    """The storage name of a resumable upload's bytes while they arrive."""
+    return f"{RESUMABLE}/{user_id}/{upload_id}.part"
+
+
+def appendable_path(name: str) -> str:
+    """A local file the bytes of `name` are appended to: the storage file itself on a local
+    storage; on others (S3 cannot append) a spool file on this machine, uploaded into storage
+    when the upload is complete."""
+    local = local_path(name)
+    if local is None:
+        spool = Path(getattr(settings, "FILE_UPLOAD_TEMP_DIR", None) or tempfile.gettempdir()) / "mma-spool"
+        local = str(spool / name)
+    os.makedirs(os.path.dirname(local), exist_ok=True)
+    return local
+
+
+def delete_appendable(name: str) -> None:
+    """Remove the bytes of a resumable upload wherever `appendable_path` put them."""
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(appendable_path(name))
 
 
 def job_id_of(name: str) -> str:

@@ -14,6 +14,7 @@ from celery.exceptions import MaxRetriesExceededError
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from video import media, services
+from video.resumable.services import resumable_uploads_expire
 
 logger = logging.getLogger(__name__)
 
@@ -83,3 +84,8 @@ def reap_stale_video_jobs() -> dict[str, list[str]]:
 def cleanup_video_files() -> dict[str, int]:
     report = services.video_files_cleanup()
     return {"orphanFiles": len(report.orphan_files), "vanishedJobs": len(report.vanished_jobs)}
+
+
+@shared_task(name="video.expire_resumable_uploads")
+def expire_resumable_uploads() -> dict[str, int]:
+    return {"expired": resumable_uploads_expire()}

@@ -1,6 +1,8 @@
 from django.urls import path
 
 from video import views
+from video.events.views import VideoJobEventsView
+from video.resumable.views import VideoResumableUploadsView, VideoResumableUploadView
 
 urlpatterns = [
     path("upload", views.VideoUploadView.as_view(), name="video-upload"),
@@ -10,4 +12,7 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/thumbnail", views.VideoThumbnailView.as_view(), name="video-thumbnail"),
     path("jobs/<uuid:job_id>/storyboard", views.VideoStoryboardView.as_view(), name="video-storyboard"),
     path("jobs/<uuid:job_id>/preview.gif", views.VideoPreviewView.as_view(), name="video-preview"),
+    path("uploads/", VideoResumableUploadsView.as_view(), name="video-resumable-uploads"),
+    path("uploads/<uuid:upload_id>", VideoResumableUploadView.as_view(), name="video-resumable-upload"),
+    path("jobs/<uuid:job_id>/events", VideoJobEventsView.as_view(), name="video-job-events"),
 ]

@@ -30,3 +30,44 @@ if _video_cleanup_hours > 0:
         "task": "video.cleanup_files",
         "schedule": _video_cleanup_hours * 3600,
     }
+
+# --- Resumable uploads (tus) and live progress -------------------------------------------------
+from corsheaders.defaults import default_headers as default_cors_headers  # noqa: E402
+
+from config.settings.api import CORS_EXPOSE_HEADERS, RATE_LIMITS, _category  # noqa: E402
+
+# A partial upload not touched for this long expires (Upload-Expires); the beat task removes it.
+VIDEO_RESUMABLE_EXPIRY_SECONDS = env.int("VIDEO_RESUMABLE_EXPIRY_SECONDS", default=24 * 3600)
+CELERY_BEAT_SCHEDULE["video-expire-resumable-uploads"] = {
+    "task": "video.expire_resumable_uploads",
+    "schedule": env.int("VIDEO_RESUMABLE_SWEEP_SECONDS", default=900),
+}
+# Chunks of a resumable upload (a 100 MB video in 5 MB chunks is 20 requests); creating one is an upload.
+RATE_LIMITS["upload_chunk"] = _category("UPLOAD_CHUNK", "120/1m", "30/10s")
+CORS_EXPOSE_HEADERS += [
+    "Location",
+    "Tus-Resumable",
+    "Tus-Version",
+    "Tus-Extension",
+    "Tus-Max-Size",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Metadata",
+    "Upload-Expires",
+    "Idempotent-Replayed",
+    "Video-Job-Id",
+]
+# Live progress (GET /api/video/jobs/{id}/events): how often the stream reads the job row, how
+# long a stream may stay open (the client reconnects with Last-Event-ID), and the keep-alive.
+VIDEO_EVENTS_POLL_SECONDS = env.float("VIDEO_EVENTS_POLL_SECONDS", default=0.5)
+VIDEO_EVENTS_MAX_SECONDS = env.float("VIDEO_EVENTS_MAX_SECONDS", default=300.0)
+VIDEO_EVENTS_KEEPALIVE_SECONDS = env.float("VIDEO_EVENTS_KEEPALIVE_SECONDS", default=15.0)
+# Request headers a browser's tus client sends cross-origin.
+CORS_ALLOW_HEADERS = (
+    *default_cors_headers,
+    "idempotency-key",
+    "tus-resumable",
+    "upload-length",
+    "upload-offset",
+    "upload-metadata",
+)

@@ -47,6 +47,8 @@ ALLOWED_5XX_CODES = {"provider_not_configured", "google_not_configured"}
 # Operations that end the session (a random password never matches, so only logout-all can
 # succeed), in this order after every other operation.
 LAST = ("/api/auth/logout", "/api/user/deactivate", "/api/user/account", "/api/auth/logout-all")
+# The body of a tus PATCH (resumable video uploads) is raw bytes, like application/octet-stream.
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
 
 
 @contextmanager

@@ -39,7 +39,9 @@ ACCOUNT_TABLE = {
     ratelimit.SIGNIN: ((60, 60), None),
     ratelimit.REFRESH: ((120, 60), None),
 }
-TABLE = {**SEED_TABLE, **ACCOUNT_TABLE}
+# Chunks of resumable video uploads (creating one counts as an upload).
+CHUNK_TABLE = {"upload_chunk": ((120, 60), (30, 10))}
+TABLE = {**SEED_TABLE, **ACCOUNT_TABLE, **CHUNK_TABLE}
 # Budgets of failed sign-ins (accounts.signin_protection): the seed's "5 attempts per 15 minutes".
 FAILURE_BUDGETS = {
     ratelimit.AUTH_FAILURES: (5, 900),

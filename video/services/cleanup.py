@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from video import storage
 from video.models import VideoAsset, VideoFrame, VideoJob
+from video.resumable.models import ResumableUpload
+from video.resumable.services import resumable_uploads_expire
 from video.services.lifecycle import video_job_cancel, video_job_delete
 
 
@@ -17,6 +19,7 @@ from video.services.lifecycle import video_job_cancel, video_job_delete
 class CleanupReport:
     orphan_files: list[str] = field(default_factory=list)
     vanished_jobs: list[str] = field(default_factory=list)
+    expired_uploads: int = 0
     dry_run: bool = False
 
 
@@ -67,6 +70,10 @@ def video_files_cleanup(*, dry_run: bool = False, grace_seconds: int | None = No
             report.orphan_files.append(name)
             if not dry_run:
                 storage.delete_quietly(name)
-    if not dry_run:
+    # Resumable uploads past Upload-Expires, with their bytes (the beat task does this more often).
+    if dry_run:
+        report.expired_uploads = ResumableUpload.objects.filter(expires_at__lte=timezone.now()).count()
+    else:
+        report.expired_uploads = resumable_uploads_expire()
         storage.prune_empty_dirs()
     return report

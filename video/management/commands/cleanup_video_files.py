@@ -37,6 +37,9 @@ class Command(BaseCommand):
             summary = (
                 f"{len(report.orphan_files)} orphan file(s) and {len(report.vanished_jobs)} job(s) with a missing video"
             )
+            if report.expired_uploads:
+                summary += f", and {report.expired_uploads} expired resumable upload(s)"
+
             if dry_run:
                 self.stdout.write(f"Dry run: {summary} would be removed; nothing changed.")
             else:
