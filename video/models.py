@@ -53,6 +53,12 @@ class VideoJob(BillableJob):
     reservation = models.ForeignKey(
         "quotas.Reservation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Captions (upload option `captions`, on by default for a video with audio): billed apart, in
+    # speech-to-text units, reserved with the job and settled or refunded together with it.
+    captions = models.BooleanField(default=False, help_text="Whether the worker transcribes the audio.")
+    captions_reservation = models.ForeignKey(
+        "quotas.Reservation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -124,3 +130,20 @@ class VideoAsset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.job_id} ({self.status})"
+
+
+class VideoCaptionCue(models.Model):
+    """One caption cue: a segment of the transcribed audio track, times in seconds of the video."""
+
+    job = models.ForeignKey(VideoJob, on_delete=models.CASCADE, related_name="caption_cues")
+    index = models.PositiveIntegerField()
+    start = models.FloatField()
+    end = models.FloatField()
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="video_caption_cue_unique_index")]
+
+    def __str__(self) -> str:
+        return f"cue {self.index} {self.start:.2f}-{self.end:.2f}s"

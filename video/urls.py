@@ -1,6 +1,7 @@
 from django.urls import path
 
 from video import views
+from video.captions.views import VideoCaptionsView
 
 urlpatterns = [
     path("upload", views.VideoUploadView.as_view(), name="video-upload"),
@@ -10,4 +11,5 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/thumbnail", views.VideoThumbnailView.as_view(), name="video-thumbnail"),
     path("jobs/<uuid:job_id>/storyboard", views.VideoStoryboardView.as_view(), name="video-storyboard"),
     path("jobs/<uuid:job_id>/preview.gif", views.VideoPreviewView.as_view(), name="video-preview"),
+    path("jobs/<uuid:job_id>/captions.vtt", VideoCaptionsView.as_view(), name="video-captions"),
 ]
