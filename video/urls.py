@@ -2,9 +2,11 @@ from django.urls import path
 
 from video import views
 from video.captions.views import VideoCaptionsView
+from video.search.views import VideoSearchView
 
 urlpatterns = [
     path("upload", views.VideoUploadView.as_view(), name="video-upload"),
+    path("search", VideoSearchView.as_view(), name="video-search"),
     path("jobs", views.VideoJobListView.as_view(), name="video-jobs"),
     path("jobs/<uuid:job_id>", views.VideoJobDetailView.as_view(), name="video-job"),
     path("jobs/<uuid:job_id>/frames/<int:index>", views.VideoFrameView.as_view(), name="video-frame"),

@@ -30,3 +30,12 @@ if _video_cleanup_hours > 0:
         "task": "video.cleanup_files",
         "schedule": _video_cleanup_hours * 3600,
     }
+
+# --- Search inside videos ----------------------------------------------------------------------
+# Caption cues and on-screen text become moments in the owner's embeddings (charged as embeddings).
+VIDEO_SEARCH_INDEX = env.bool("VIDEO_SEARCH_INDEX", default=True)
+# On-screen text is read (OCR) from at most this many of the frames the pipeline extracts.
+VIDEO_SEARCH_OCR_MAX_FRAMES = env.int("VIDEO_SEARCH_OCR_MAX_FRAMES", default=20)
+VIDEO_SEARCH_OCR_MIN_CHARS = env.int("VIDEO_SEARCH_OCR_MIN_CHARS", default=3)
+# Moments scoring below this cosine similarity to the query are not returned.
+VIDEO_SEARCH_MIN_SCORE = env.float("VIDEO_SEARCH_MIN_SCORE", default=0.2)

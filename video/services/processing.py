@@ -19,6 +19,7 @@ from video import media, storage
 from video.captions.transcribe import caption_cue_rows, captions_for_job
 from video.jobs import VIDEO_JOBS, video_job_record
 from video.models import VideoCaptionCue, VideoFrame, VideoJob
+from video.search.indexing import video_moments_index
 from video.services.metadata import clamp_timestamp, metadata_from_info
 
 THUMBNAIL_MAX_SIDE = 320
@@ -91,6 +92,8 @@ def video_job_process(*, job: VideoJob, token: str) -> VideoJob:
         storage.delete_quietly(thumbnail_name)
         raise
     _delete_other_runs(paths=paths, keep_run=run)
+    # After the commit, so only the run that owns the results indexes them.
+    video_moments_index(job=job, cues=transcript.cues if transcript else [], frames=frames)
     video_job_record(VideoJob.Status.COMPLETED, time.monotonic() - started)
     job.refresh_from_db()
     return job
