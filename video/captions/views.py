@@ -38,7 +38,6 @@ class VideoCaptionsView(APIView):
 
     @extend_schema(
         tags=["video"],
-        operation_id="video_jobs_captions_retrieve",
         responses={
             (200, "text/vtt"): OpenApiResponse(
                 OpenApiTypes.STR,
