@@ -36,6 +36,7 @@ if _video_cleanup_hours > 0:
 VIDEO_SEARCH_INDEX = env.bool("VIDEO_SEARCH_INDEX", default=True)
 # On-screen text is read (OCR) from at most this many of the frames the pipeline extracts.
 VIDEO_SEARCH_OCR_MAX_FRAMES = env.int("VIDEO_SEARCH_OCR_MAX_FRAMES", default=20)
-VIDEO_SEARCH_OCR_MIN_CHARS = env.int("VIDEO_SEARCH_OCR_MIN_CHARS", default=3)
+# ... and kept when it holds a word of at least this many letters (not a timecode or a number).
+VIDEO_SEARCH_OCR_MIN_LETTERS = env.int("VIDEO_SEARCH_OCR_MIN_LETTERS", default=3)
 # Moments scoring below this cosine similarity to the query are not returned.
 VIDEO_SEARCH_MIN_SCORE = env.float("VIDEO_SEARCH_MIN_SCORE", default=0.2)

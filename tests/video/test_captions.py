@@ -76,7 +76,8 @@ def test_the_worker_captions_speech_within_the_bar_and_bills_it_with_the_job(wor
     path, spoken = speech_video
     response = upload(client_a, path, extractFrames=False)
     assert response.status_code == 202, response.content
-    job = wait_terminal(response.json()["data"]["id"])
+    # Whisper loads in the worker on its first job: more time than a plain job needs.
+    job = wait_terminal(response.json()["data"]["id"], timeout=240)
     assert job.status == "completed", f"{job.error}\n{worker.log()}"
 
     captions = client_a.get(f"/api/video/jobs/{job.id}/captions.vtt", HTTP_ACCEPT="text/vtt")
@@ -166,3 +167,15 @@ def test_webvtt_cue_text_cannot_break_the_file():
     cue = VideoCaptionCue(index=0, start=3661.5, end=3662.25, text="a --> b\n\nc <i> & d")
     body = captions_vtt([cue])
     assert body == "WEBVTT\n\n1\n01:01:01.500 --> 01:01:02.250\na --&gt; b c &lt;i&gt; &amp; d\n"
+
+
+def test_cancelling_a_job_refunds_its_captions_with_it(client_a, user, speech_video, upload_tmp):
+    path, _spoken = speech_video
+    response = upload(client_a, path)  # its task is never sent: the upload's transaction stays open
+    assert response.status_code == 202, response.content
+    job = VideoJob.objects.get(id=response.json()["data"]["id"])
+    assert used(user) == 6
+    assert client_a.delete(f"/api/video/jobs/{job.id}").status_code == 200
+    statuses = set(Reservation.objects.filter(job_id=str(job.id)).values_list("service", "status"))
+    assert statuses == {("video", "refunded"), ("whisper", "refunded")}
+    assert used(user) == 0

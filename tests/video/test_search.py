@@ -63,7 +63,7 @@ def test_a_paraphrase_finds_the_right_video_and_moment_through_the_worker(worker
         assert response.status_code == 202, response.content
         jobs[name] = response.json()["data"]["id"]
     for name, job_id in jobs.items():
-        job = wait_terminal(job_id)
+        job = wait_terminal(job_id, timeout=240)
         assert job.status == "completed", f"{job.error}\n{worker.log()}"
         # Indexed right after the job's results commit.
         wait_for(lambda job_id=job_id: moments_of(job_id) >= 3, timeout=60, what=f"moments of {name}")

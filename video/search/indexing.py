@@ -5,6 +5,7 @@ video deletes them). Charged like any embedding, through the embeddings services
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +42,13 @@ def _ocr(frame: VideoFrame) -> str:
         return " ".join(ocr_image(image).split())
 
 
+def _has_word(text: str) -> bool:
+    """Whether on-screen text is worth finding: it holds a word (a burnt-in timecode or a lone
+    number does not)."""
+    letters = max(settings.VIDEO_SEARCH_OCR_MIN_LETTERS, 1)
+    return re.search(rf"[^\W\d_]{{{letters},}}", text) is not None
+
+
 def screen_texts(*, frames: Sequence[VideoFrame], interval: float) -> list[ScreenText]:
     """Text on the pipeline's frames (at most VIDEO_SEARCH_OCR_MAX_FRAMES of them, evenly spread):
     a text shown on consecutive frames is one moment, from its first frame to after its last."""
@@ -51,7 +59,7 @@ def screen_texts(*, frames: Sequence[VideoFrame], interval: float) -> list[Scree
     found: list[ScreenText] = []
     for frame in chosen:
         text = _ocr(frame)
-        if len(text) < settings.VIDEO_SEARCH_OCR_MIN_CHARS:
+        if not _has_word(text):
             continue
         end = frame.timestamp + interval * step
         if found and found[-1].text == text:
