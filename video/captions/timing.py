@@ -28,6 +28,8 @@ FRAME_SECONDS = 0.01
 LOUD_FRACTION = 0.05
 # How far past its window a cue may reach for the edge of its first or last word.
 SLACK_SECONDS = 0.2
+# Quiet shorter than this is a pause inside speech, not a boundary between two stretches of it.
+MIN_PAUSE_SECONDS = 0.35
 
 
 def frame_energy(wav_path: Path) -> np.ndarray:
@@ -43,30 +45,41 @@ def frame_energy(wav_path: Path) -> np.ndarray:
     return np.asarray(np.sqrt((frames**2).mean(axis=1)), dtype=np.float32)
 
 
+def _runs(loud: np.ndarray) -> list[tuple[int, int]]:
+    """Stretches of loud frames, [first, last+1), joined across pauses shorter than MIN_PAUSE."""
+    frames = np.flatnonzero(loud)
+    if frames.size == 0:
+        return []
+    pause = max(int(MIN_PAUSE_SECONDS / FRAME_SECONDS), 1)
+    breaks = np.flatnonzero(np.diff(frames) > pause)
+    starts = [int(frames[0]), *(int(frames[b + 1]) for b in breaks)]
+    ends = [*(int(frames[b]) + 1 for b in breaks), int(frames[-1]) + 1]
+    return list(zip(starts, ends, strict=True))
+
+
 def cues_trim(cues: list[Cue], *, energy: np.ndarray) -> list[Cue]:
-    """Each cue trimmed to the loud frames inside its window (widened by SLACK_SECONDS)."""
+    """Each cue trimmed to the stretches of speech it holds: every stretch goes to the cue whose
+    window (widened by SLACK_SECONDS) overlaps it most, and a cue spans its stretches. A cue with
+    none keeps the provider's times."""
     if energy.size == 0 or not cues:
         return cues
     level = float(np.percentile(energy, 99))
     if level <= 0:
         return cues
-    loud = energy > level * LOUD_FRACTION
+    spans: dict[int, tuple[float, float]] = {}
+    for first, last in _runs(energy > level * LOUD_FRACTION):
+        start, end = first * FRAME_SECONDS, last * FRAME_SECONDS
+        overlaps = [min(end, cue.end + SLACK_SECONDS) - max(start, cue.start - SLACK_SECONDS) for cue in cues]
+        best = int(np.argmax(overlaps))
+        if overlaps[best] <= 0:
+            continue
+        low, high = spans.get(best, (start, end))
+        spans[best] = (min(low, start), max(high, end))
     trimmed: list[Cue] = []
     for position, cue in enumerate(cues):
-        # The slack never reaches into a neighbour's window: that speech is the neighbour's.
-        low = cue.start - SLACK_SECONDS
-        high = cue.end + SLACK_SECONDS
-        if position > 0:
-            low = max(low, min(cue.start, cues[position - 1].end))
-        if position + 1 < len(cues):
-            high = min(high, max(cue.end, cues[position + 1].start))
-        first = max(int(low / FRAME_SECONDS), 0)
-        last = min(int(high / FRAME_SECONDS) + 1, loud.size)
-        hits = np.flatnonzero(loud[first:last])
-        if hits.size == 0:
+        if position in spans:
+            start, end = spans[position]
+            trimmed.append(Cue(start=round(start, 3), end=round(end, 3), text=cue.text))
+        else:
             trimmed.append(cue)
-            continue
-        start = (first + int(hits[0])) * FRAME_SECONDS
-        end = (first + int(hits[-1]) + 1) * FRAME_SECONDS
-        trimmed.append(Cue(start=round(start, 3), end=round(max(end, start), 3), text=cue.text))
     return trimmed
