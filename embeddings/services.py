@@ -263,8 +263,15 @@ def _bump(space_ids: Sequence[int]) -> None:
 
 
 def _store(
-    *, user: User, chunks: Sequence[Chunk], result: EmbedResult, document_id: uuid.UUID, metadata: dict[str, Any]
+    *,
+    user: User,
+    chunks: Sequence[Chunk],
+    result: EmbedResult,
+    document_id: uuid.UUID,
+    metadata: dict[str, Any] | Sequence[dict[str, Any]],
 ) -> list[int]:
+    # One metadata for the whole document, or one per chunk (`embeddings.documents`).
+    metadatas = [metadata] * len(chunks) if isinstance(metadata, dict) else list(metadata)
     # Created before the writing transaction so that its first statement is the version UPDATE:
     # on SQLite that takes the write lock at once instead of upgrading a read snapshot.
     space = _space_for(user=user, model=result.model, dimensions=result.dimensions)
@@ -279,9 +286,9 @@ def _store(
             model=result.model,
             dimensions=result.dimensions,
             token_count=chunk.tokens,
-            metadata=metadata,
+            metadata=chunk_metadata,
         )
-        for chunk, vector in zip(chunks, result.vectors, strict=True)
+        for chunk, vector, chunk_metadata in zip(chunks, result.vectors, metadatas, strict=True)
     ]
     with transaction.atomic():
         _bump([space.pk])

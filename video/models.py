@@ -53,6 +53,12 @@ class VideoJob(BillableJob):
     reservation = models.ForeignKey(
         "quotas.Reservation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Captions (upload option `captions`, on by default for a video with audio): billed apart, in
+    # speech-to-text units, reserved with the job and settled or refunded together with it.
+    captions = models.BooleanField(default=False, help_text="Whether the worker transcribes the audio.")
+    captions_reservation = models.ForeignKey(
+        "quotas.Reservation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -126,7 +132,24 @@ class VideoAsset(models.Model):
         return f"{self.kind} of {self.job_id} ({self.status})"
 
 
+class VideoCaptionCue(models.Model):
+    """One caption cue: a segment of the transcribed audio track, times in seconds of the video."""
+
+    job = models.ForeignKey(VideoJob, on_delete=models.CASCADE, related_name="caption_cues")
+    index = models.PositiveIntegerField()
+    start = models.FloatField()
+    end = models.FloatField()
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="video_caption_cue_unique_index")]
+
+    def __str__(self) -> str:
+        return f"cue {self.index} {self.start:.2f}-{self.end:.2f}s"
+
+
 # Resumable uploads live in their own package; imported here so the app registers the model.
 from video.resumable.models import ResumableUpload  # noqa: E402
 
-__all__ = ["ResumableUpload", "VideoAsset", "VideoFrame", "VideoJob"]
+__all__ = ["ResumableUpload", "VideoAsset", "VideoCaptionCue", "VideoFrame", "VideoJob"]

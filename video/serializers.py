@@ -35,6 +35,13 @@ class VideoUploadSerializer(serializers.Serializer):
     thumbnail_timestamp = serializers.FloatField(
         default=1.0, min_value=0.0, help_text="Seconds; clamped into the video."
     )
+    captions = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Transcribe the audio into WebVTT captions (billed in speech-to-text units). "
+        "Default: on when the video has an audio track.",
+    )
 
     def validate_frame_interval(self, value: float) -> float:
         return _finite(value, "frameInterval")

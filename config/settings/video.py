@@ -71,3 +71,12 @@ CORS_ALLOW_HEADERS = (
     "upload-offset",
     "upload-metadata",
 )
+# --- Search inside videos ----------------------------------------------------------------------
+# Caption cues and on-screen text become moments in the owner's embeddings (charged as embeddings).
+VIDEO_SEARCH_INDEX = env.bool("VIDEO_SEARCH_INDEX", default=True)
+# On-screen text is read (OCR) from at most this many of the frames the pipeline extracts.
+VIDEO_SEARCH_OCR_MAX_FRAMES = env.int("VIDEO_SEARCH_OCR_MAX_FRAMES", default=20)
+# ... and kept when it holds a word of at least this many letters (not a timecode or a number).
+VIDEO_SEARCH_OCR_MIN_LETTERS = env.int("VIDEO_SEARCH_OCR_MIN_LETTERS", default=3)
+# Moments scoring below this cosine similarity to the query are not returned.
+VIDEO_SEARCH_MIN_SCORE = env.float("VIDEO_SEARCH_MIN_SCORE", default=0.2)

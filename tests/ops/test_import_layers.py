@@ -20,7 +20,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "quotas": frozenset({"core"}),
     "accounts": frozenset({"core", "quotas"}),
     "ai_services": frozenset({"core", "quotas", "accounts"}),
-    "video": frozenset({"core", "quotas", "accounts"}),
+    # video transcribes captions and OCRs frames through ai_services' providers and indexes its
+    # moments in the user's embeddings; neither of those apps imports video.
+    "video": frozenset({"core", "quotas", "accounts", "ai_services", "embeddings"}),
     "embeddings": frozenset({"core", "quotas", "accounts", "ai_services"}),
     "analytics": frozenset({"core", "quotas", "accounts", "ai_services", "video", "embeddings"}),
 }

@@ -105,7 +105,7 @@ def test_redis_outage_refuses_only_what_needs_the_broker_and_recovers(tmp_path):
             )
             assert upload.status_code == 202, upload.text
             assert VideoJob.objects.get(id=upload.json()["data"]["id"]).status == "queued"
-            assert net_units(email) == 5
+            assert net_units(email) == 6  # the video's 5 and its captions' 1 (the clip has audio)
 
             # And again down: refused again, the queued job's charge untouched.
             redis.kill()
@@ -113,7 +113,7 @@ def test_redis_outage_refuses_only_what_needs_the_broker_and_recovers(tmp_path):
                 "POST", "/api/video/upload", token=token, files={"video": ("clip.mp4", video, "video/mp4")}
             )
             assert_unavailable(upload, "queue_unavailable")
-            assert net_units(email) == 5
+            assert net_units(email) == 6
     finally:
         redis.kill()
 

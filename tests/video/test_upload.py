@@ -57,11 +57,14 @@ def test_upload_answers_202_with_the_job_and_stores_the_video(client_a, user, cl
     assert stored.read_bytes() == clips["mp4"].read_bytes()
     # The temporary upload was moved into storage, not copied and left behind.
     assert list(upload_tmp.iterdir()) == []
-    # Five units reserved for the job.
-    assert used_units(user) == 5
-    reservation = Reservation.objects.get(user=user)
+    # Five units reserved for the job, and one speech-to-text unit for its captions (the clip has
+    # audio, and captions are on by default then).
+    assert used_units(user) == 6
+    reservation = Reservation.objects.get(user=user, service="video")
     assert (reservation.units, reservation.status, reservation.job_id) == (5, "reserved", str(job.id))
-    assert response["X-Quota-Used"] == "5"
+    captions = Reservation.objects.get(user=user, service="whisper")
+    assert (captions.units, captions.status, captions.job_id) == (1, "reserved", str(job.id))
+    assert response["X-Quota-Used"] == "6"
 
 
 def test_options_are_read_from_the_multipart_fields(client_a, clips):
@@ -313,7 +316,7 @@ def test_a_retried_upload_with_the_same_idempotency_key_returns_the_first_job(
     assert second.json()["data"]["id"] == first.json()["data"]["id"]
     assert second["Idempotent-Replayed"] == "true"
     assert VideoJob.objects.count() == 1
-    assert used_units(user) == 5
+    assert used_units(user) == 6  # charged once: the video's 5 and its captions' 1
     assert len(media_files(settings.MEDIA_ROOT)) == 1
     assert list(upload_tmp.iterdir()) == []
 

@@ -29,6 +29,7 @@ Modules: ``probe`` (metadata), ``ffmpeg`` (running ffmpeg), ``planning`` (times,
 
 from __future__ import annotations
 
+from video.media.audio import AUDIO_SAMPLE_RATE, extract_audio
 from video.media.errors import MediaError
 from video.media.ffmpeg import ffmpeg_exe
 from video.media.frames import extract_frames
@@ -40,12 +41,14 @@ from video.media.thumbnails import make_thumbnail
 
 __all__ = [
     "ALLOWED_CONTAINERS",
+    "AUDIO_SAMPLE_RATE",
     "PYAV_MAX_COST_RATIO",
     "ExtractionResult",
     "FrameRecord",
     "MediaError",
     "Thumbnail",
     "VideoInfo",
+    "extract_audio",
     "extract_frames",
     "ffmpeg_exe",
     "make_preview_gif",

@@ -17,6 +17,7 @@ from core.jobs.lifecycle import Claim, ReapReport
 from video import storage
 from video.jobs import VIDEO_JOBS
 from video.models import VideoJob
+from video.search.indexing import video_moments_delete
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ def video_job_delete(*, job: VideoJob) -> None:
     extra = [job.video_path]
     with transaction.atomic():
         VideoJob.objects.filter(id=job.id).delete()
+        video_moments_delete(job=job)  # its moments in the owner's embeddings go with it
         transaction.on_commit(lambda: storage.delete_files(prefixes, extra))
 
 

@@ -16,8 +16,10 @@ from core.exceptions import ApplicationError
 from core.jobs import lifecycle
 from core.jobs.progress import JobLost, ProgressReporter
 from video import media, storage
+from video.captions.transcribe import caption_cue_rows, captions_for_job
 from video.jobs import VIDEO_JOBS, video_job_record
-from video.models import VideoFrame, VideoJob
+from video.models import VideoCaptionCue, VideoFrame, VideoJob
+from video.search.indexing import video_moments_index
 from video.services.metadata import clamp_timestamp, metadata_from_info
 
 THUMBNAIL_MAX_SIDE = 320
@@ -55,8 +57,12 @@ def video_job_process(*, job: VideoJob, token: str) -> VideoJob:
                 thumbnail_name=thumbnail_name,
                 thumbnail_at=thumbnail_at,
             )
+            transcript = captions_for_job(wanted=job.captions, path=path, info=info)
         progress(98, force=True)
         processing_ms = int((time.monotonic() - started) * 1000)
+        usage: dict[str, float] = {"processing_ms": processing_ms}
+        if transcript is not None:
+            usage["audio_seconds"] = transcript.audio_seconds  # the captions' reservation settles on it
         with transaction.atomic():
             completed = lifecycle.job_complete(
                 kind=VIDEO_JOBS,
@@ -68,7 +74,7 @@ def video_job_process(*, job: VideoJob, token: str) -> VideoJob:
                     "thumbnail_path": thumbnail,
                     "thumbnail_timestamp": thumbnail_at,
                 },
-                usage={"processing_ms": processing_ms},
+                usage=usage,
             )
             if not completed:
                 raise JobCancelled(str(job.id))
@@ -77,12 +83,17 @@ def video_job_process(*, job: VideoJob, token: str) -> VideoJob:
             # ones, never both and never none.
             VideoFrame.objects.filter(job_id=job.id).delete()
             VideoFrame.objects.bulk_create(frames)
+            VideoCaptionCue.objects.filter(job_id=job.id).delete()
+            if transcript is not None:
+                VideoCaptionCue.objects.bulk_create(caption_cue_rows(job_id=job.id, transcript=transcript))
     except BaseException:
         # Whatever stopped this run, its own files are not referenced by anything.
         storage.delete_tree(frames_prefix)
         storage.delete_quietly(thumbnail_name)
         raise
     _delete_other_runs(paths=paths, keep_run=run)
+    # After the commit, so only the run that owns the results indexes them.
+    video_moments_index(job=job, cues=transcript.cues if transcript else [], frames=frames)
     video_job_record(VideoJob.Status.COMPLETED, time.monotonic() - started)
     job.refresh_from_db()
     return job

@@ -11,7 +11,8 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from core.exceptions import QueueUnavailable
-from quotas.pricing import Service, units_for_video
+from quotas.modalities import TRANSCRIBE
+from quotas.pricing import Service, units_for_speech, units_for_video
 from quotas.services import quota_reserve, reservation_attach
 from video import media, storage
 from video.jobs import video_job_enqueue, video_job_record
@@ -26,6 +27,8 @@ class UploadOptions:
     frame_interval: float = 1.0
     max_frames: int = 100
     thumbnail_timestamp: float = 1.0
+    # None: captions when the video has an audio track; False: none; True: when it has audio.
+    captions: bool | None = None
 
 
 def video_job_find_by_idempotency_key(*, user: User, key: str) -> VideoJob | None:
@@ -51,6 +54,19 @@ def video_job_create(
             reservation = quota_reserve(
                 user=user, service=Service.VIDEO, units=units_for_video(), job_type="video", job_id=str(job_id)
             )
+            captions = info.has_audio and options.captions is not False
+            # The captions' price is known now, from the probed duration: it is held with the job's.
+            captions_reservation = (
+                quota_reserve(
+                    user=user,
+                    service=TRANSCRIBE.service,
+                    units=units_for_speech(audio_seconds=info.duration),
+                    job_type="video",
+                    job_id=str(job_id),
+                )
+                if captions
+                else None
+            )
             # Local storages move the temporary upload into place; others stream it up in chunks.
             stored = storage.storage().save(name, upload)
             job = VideoJob.objects.create(
@@ -68,6 +84,8 @@ def video_job_create(
                 duration=info.duration,
                 idempotency_key=idempotency_key,
                 reservation=reservation,
+                captions=captions,
+                captions_reservation=captions_reservation,
                 task_id=uuid.uuid4().hex,
             )
             reservation_attach(reservation=reservation, job_type="video", job_id=str(job.id))
