@@ -89,7 +89,16 @@ CHAT_GROUNDED_ANSWER = success_example(
         "model": "gpt-4o-mini",
         "usage": {"promptTokens": 112, "completionTokens": 19, "totalTokens": 131},
         "jobId": CHAT_JOB_ID,
-        "citations": [{"embeddingId": 1042, "documentId": DOCUMENT_ID, "text": _POLICY_CHUNK, "score": 0.71}],
+        "citations": [
+            {
+                "embeddingId": 1042,
+                "documentId": DOCUMENT_ID,
+                "text": _POLICY_CHUNK,
+                "score": 0.71,
+                "jobId": None,
+                "start": None,
+            }
+        ],
     },
     message="Chat response generated",
 )
@@ -275,7 +284,16 @@ VOICE_ANSWER = success_example(
         "transcript": "How long do I have to return something?",
         "reply": "You can return it within 30 days of purchase, with the original receipt.",
         "conversationId": CONVERSATION_ID,
-        "citations": [{"embeddingId": 1042, "documentId": DOCUMENT_ID, "text": _POLICY_CHUNK, "score": 0.71}],
+        "citations": [
+            {
+                "embeddingId": 1042,
+                "documentId": DOCUMENT_ID,
+                "text": _POLICY_CHUNK,
+                "score": 0.71,
+                "jobId": None,
+                "start": None,
+            }
+        ],
         "audioUrl": "/api/ai/voice/audio/0c5e8d2a-6f1b-4a7e-9d3c-8b2f4e6a1c90",
         "audioExpiresAt": "2026-11-25T09:00:04Z",
         "jobIds": {

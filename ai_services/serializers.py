@@ -205,6 +205,12 @@ class CitationSerializer(serializers.Serializer):
     document_id = serializers.UUIDField()
     text = serializers.CharField(help_text="The chunk.")
     score = serializers.FloatField(help_text="Cosine similarity to the message (higher is closer).")
+    job_id = serializers.UUIDField(
+        allow_null=True, help_text="A moment of one of the user's videos: its video job (null for a document)."
+    )
+    start = serializers.FloatField(
+        allow_null=True, help_text="A moment of one of the user's videos: where its words start, in seconds."
+    )
 
 
 class ChatResultSerializer(serializers.Serializer):

@@ -39,3 +39,11 @@ def reap_stale_ai_jobs() -> dict[str, list[str]]:
 
     report = services.ai_jobs_reap()
     return {"failed": report.failed, "requeued": report.requeued, "resent": report.resent}
+
+
+@shared_task(name="ai_services.purge_voice_audio")
+def purge_voice_audio() -> int:
+    """Beat: delete the spoken replies of voice turns past their expiry; returns how many."""
+    from ai_services.services.voice import voice_audio_purge
+
+    return voice_audio_purge()

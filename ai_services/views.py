@@ -78,7 +78,7 @@ class JSONWhateverAccepted(DefaultContentNegotiation):
         return renderer, renderer.media_type
 
 
-def _wants_stream(request: Request, stream: bool) -> bool:
+def wants_stream(request: Request, stream: bool) -> bool:
     return stream or EVENT_STREAM in request.headers.get("Accept", "")
 
 
@@ -142,7 +142,7 @@ class ChatView(APIView):
             if data["use_documents"]
             else None,
         )
-        if _wants_stream(request, data["stream"]):
+        if wants_stream(request, data["stream"]):
             response = StreamingHttpResponse(_sse(services.chat_stream(plan=plan)), content_type=EVENT_STREAM)
             response["Cache-Control"] = "no-cache"
             response["X-Accel-Buffering"] = "no"  # nginx would otherwise hold the events back

@@ -33,7 +33,7 @@ from ai_services.services.voice import (
     voice_turn_events,
     voice_turn_run,
 )
-from ai_services.views import EVENT_STREAM, JSONWhateverAccepted, _wants_stream
+from ai_services.views import EVENT_STREAM, JSONWhateverAccepted, wants_stream
 from ai_services.voice_serializers import (
     VoiceAudioEventSerializer,
     VoiceErrorEventSerializer,
@@ -100,7 +100,7 @@ class VoiceView(APIView):
             if data["use_documents"]
             else None,
         )
-        if _wants_stream(request, data["stream"]):
+        if wants_stream(request, data["stream"]):
             response = StreamingHttpResponse(_sse(voice_turn_events(turn=turn, stream=True)), content_type=EVENT_STREAM)
             response["Cache-Control"] = "no-cache"
             response["X-Accel-Buffering"] = "no"

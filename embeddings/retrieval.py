@@ -9,6 +9,7 @@ Every path is scoped to the user's rows, so a guessed document id of someone els
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,9 @@ from embeddings.vector_index import normalize, stack_bytes
 # Chunks scored exactly when the search is limited to documents (their rows are read, not the
 # index); more than this many chunks in the chosen documents is refused rather than slow.
 DOCUMENT_SCAN_MAX_ROWS = 50_000
+# The metadata `kind` of a video moment (video.search.indexing stores them): cited with its video
+# job and start time.
+VIDEO_MOMENT = "video_moment"
 
 
 def _query_vector(*, query: str) -> tuple[np.ndarray, str, int]:
@@ -46,6 +50,22 @@ def _query_vector(*, query: str) -> tuple[np.ndarray, str, int]:
     return vector, result.model or model.name, result.tokens or estimate
 
 
+def _chunk(
+    *, embedding_id: int, document_id: uuid.UUID, text: str, metadata: dict[str, Any] | None, score: float
+) -> RetrievedChunk:
+    """A retrieved chunk; a video moment (see video.search.indexing) also says which video and when."""
+    chunk = RetrievedChunk(embedding_id=embedding_id, document_id=document_id, text=text, score=score)
+    metadata = metadata or {}
+    job_id, start = metadata.get("jobId"), metadata.get("start")
+    # Metadata is the user's own JSON: anything that is not a well-formed moment is a plain chunk.
+    if metadata.get("kind") != VIDEO_MOMENT or not isinstance(start, int | float) or isinstance(start, bool):
+        return chunk
+    try:
+        return replace(chunk, job_id=uuid.UUID(str(job_id)), start=float(start))
+    except ValueError:
+        return chunk
+
+
 def _document_search(
     *,
     user: User,
@@ -62,7 +82,9 @@ def _document_search(
     for position, (name, value) in enumerate((metadata_filter or {}).items()):
         alias = f"_filter_{position}"  # the key taken literally, the JSON value compared with its type
         rows = rows.alias(**{alias: KeyTransform(name, "metadata")}).filter(**{alias: value})
-    found = list(rows.order_by("id").values_list("id", "document_id", "text", "vector")[: DOCUMENT_SCAN_MAX_ROWS + 1])
+    found = list(
+        rows.order_by("id").values_list("id", "document_id", "text", "vector", "metadata")[: DOCUMENT_SCAN_MAX_ROWS + 1]
+    )
     if len(found) > DOCUMENT_SCAN_MAX_ROWS:
         raise InvalidInput(
             f"These documents hold more than {DOCUMENT_SCAN_MAX_ROWS} chunks; choose fewer.",
@@ -73,7 +95,13 @@ def _document_search(
     scores = stack_bytes((row[3] for row in found), query.shape[-1]) @ query.reshape(-1)
     order = np.argsort(-scores, kind="stable")[:limit]
     return [
-        RetrievedChunk(embedding_id=found[i][0], document_id=found[i][1], text=found[i][2], score=float(scores[i]))
+        _chunk(
+            embedding_id=found[i][0],
+            document_id=found[i][1],
+            text=found[i][2],
+            metadata=found[i][4],
+            score=float(scores[i]),
+        )
         for i in order
         if scores[i] >= threshold
     ]
@@ -105,10 +133,11 @@ def embedding_retrieve(
             user=user, model=model, queries=vector, limit=limit, threshold=threshold, metadata_filter=metadata_filter
         )[0]
         chunks = [
-            RetrievedChunk(
+            _chunk(
                 embedding_id=int(hit.embedding["id"]),
                 document_id=hit.embedding["document_id"],
                 text=hit.embedding["text"],
+                metadata=hit.embedding["metadata"],
                 score=hit.score,
             )
             for hit in hits

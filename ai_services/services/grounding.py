@@ -44,6 +44,10 @@ class RetrievedChunk:
     document_id: uuid.UUID
     text: str
     score: float
+    # A moment of one of the user's videos (its captions or on-screen text): the video job and
+    # where in it the words are, so a client can play from there.
+    job_id: uuid.UUID | None = None
+    start: float | None = None
 
 
 @dataclass(frozen=True)

@@ -411,12 +411,13 @@ class VoiceAudioFile:
 def voice_audio_get(*, user: User, job_id: uuid.UUID) -> VoiceAudioFile:
     """The spoken reply of the user's voice turn while it lasts; 404 for anyone else, or after."""
     job = AIJob.objects.filter(id=job_id, user_id=user.pk, type=SPEAK.value, status=AIJob.Status.COMPLETED).first()
-    name = job.output.get("audio_file") if job else None
-    if job is None or not name:
+    if job is None or "expires_at" not in job.output:
         raise NotFound("Audio not found.")
+    name = job.output.get("audio_file")  # removed by the purge once expired
     expires_at = datetime.fromisoformat(job.output["expires_at"])
-    if expires_at <= timezone.now() or not default_storage.exists(name):
-        default_storage.delete(name)  # gone for good: the next purge need not find it
+    if not name or expires_at <= timezone.now() or not default_storage.exists(name):
+        if name:
+            default_storage.delete(name)  # gone for good: the next purge need not find it
         raise NotFound("This audio has expired.")
     fmt = job.output.get("format", "mp3")
     return VoiceAudioFile(name=name, content_type=AUDIO_MIME.get(fmt, "application/octet-stream"), format=fmt)

@@ -79,5 +79,10 @@ CELERY_BEAT_SCHEDULE["ai-reap-stale-jobs"] = {
     "task": "ai_services.reap_stale_jobs",
     "schedule": AI_REAPER_INTERVAL_SECONDS,
 }
+# Spoken replies of voice turns are deleted once past AI_VOICE_AUDIO_TTL_SECONDS.
+CELERY_BEAT_SCHEDULE["ai-purge-voice-audio"] = {
+    "task": "ai_services.purge_voice_audio",
+    "schedule": env.int("AI_VOICE_AUDIO_PURGE_SECONDS", default=900),
+}
 # Where the local Whisper model is assembled from its two packages (verified by SHA-256).
 MODEL_CACHE_DIR = env.str("MODEL_CACHE_DIR", default=str(VAR_DIR / "models"))

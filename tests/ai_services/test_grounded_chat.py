@@ -192,3 +192,20 @@ def test_the_stream_sends_citations_before_the_first_token(library, fake_openai,
     assert cited[0]["documentId"] == library["refunds"]
     done = dict(events)["done"]
     assert done["citations"] == cited
+
+
+def test_a_video_moment_is_cited_with_its_video_and_time(grounded_settings, fake_openai, client_a):
+    """Moments of the user's videos (captions, on-screen text) live in their embeddings with the
+    video's job id and time; grounded answers cite them with both. Metadata that only looks like
+    a moment stays a plain citation."""
+    job_id = "7d0c2f4e-5a61-4b8e-9d3a-2f1e0c9b8a76"
+    store(client_a, REFUNDS, metadata={"kind": "video_moment", "jobId": job_id, "start": 12.5, "end": 16.0})
+    store(client_a, REFUNDS + " Again.", metadata={"kind": "video_moment", "jobId": "not-a-uuid", "start": 3})
+    body = {"message": "How many days do I have to return a purchase for a refund?", "useDocuments": True}
+
+    response = client_a.post(URL, body, format="json")
+
+    assert response.status_code == 200, response.content
+    by_text = {c["text"]: c for c in response.json()["data"]["citations"]}
+    assert (by_text[REFUNDS]["jobId"], by_text[REFUNDS]["start"]) == (job_id, 12.5)
+    assert (by_text[REFUNDS + " Again."]["jobId"], by_text[REFUNDS + " Again."]["start"]) == (None, None)

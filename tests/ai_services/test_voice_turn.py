@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from ai_services.models import AIJob
 from ai_services.providers.local import piper_tts, whisper_stt
+from ai_services.tasks import purge_voice_audio
 from quotas.models import Reservation
 from quotas.selectors import quota_account_forget, quota_account_get
 from quotas.services import quota_limit_set
@@ -107,6 +109,9 @@ def test_the_reply_audio_is_its_owners_only_and_expires(
 
     voice_settings.AI_VOICE_AUDIO_TTL_SECONDS = 0
     data = post(client_a, question_wav).json()["data"]
+    stored = AIJob.objects.get(id=data["audioUrl"].rstrip("/").rsplit("/", 1)[-1])
+    assert purge_voice_audio() == 1  # the beat task: only the expired reply goes
+    assert not default_storage.exists(stored.output["audio_file"])
     gone = client_a.get(data["audioUrl"])
     assert gone.status_code == 404
     assert gone.json()["message"] == "This audio has expired."

@@ -15,6 +15,7 @@ from PIL import Image
 
 from accounts.models import User
 from embeddings.documents import Piece, embedding_document_replace
+from embeddings.retrieval import VIDEO_MOMENT
 from embeddings.services import document_delete
 from video import storage
 from video.captions.timing import Cue
@@ -23,7 +24,7 @@ from video.models import VideoFrame, VideoJob
 logger = logging.getLogger(__name__)
 
 # The metadata every moment carries, and the `source` values.
-MOMENT_KIND = "video_moment"
+MOMENT_KIND = VIDEO_MOMENT  # grounded chat cites these with their video and time
 SOURCE_CAPTIONS = "captions"
 SOURCE_SCREEN = "screen"
 
