@@ -9,10 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from imageio_ffmpeg import get_ffmpeg_exe
 
+from bench.server import request_json, running_server
+from bench.video_upload_bench import GUNICORN_ARGS, upload_server_env
 from core import ffmpeg as core_ffmpeg
-from tests.celery_worker import celery_worker_process, wait_for, worker  # noqa: F401 - fixtures
+from tests.celery_worker import _broker_url, _database_url, celery_worker_process, wait_for, worker  # noqa: F401 - fixtures
+from tests.conftest import PASSWORD
 from tests.video.media_fixtures import make_clip, truncate_copy, write_garbage
 
 TERMINAL = {"completed", "failed", "cancelled"}
@@ -163,3 +167,21 @@ def wait_terminal(job_id, *, timeout: float = 90.0):
         return job if job is not None and job.status in TERMINAL else None
 
     return wait_for(done, timeout=timeout, what=f"job {job_id} to finish")
+
+
+@pytest.fixture
+def upload_server(transactional_db, tmp_path):
+    """gunicorn with one sync worker on the test database and broker (the upload benches' setup),
+    for uploads measured through the real HTTP stack."""
+    env = {**upload_server_env(tmp_path), "DATABASE_URL": _database_url(), "CELERY_BROKER_URL": _broker_url()}
+    if django_settings.REDIS_URL:
+        env["REDIS_URL"] = django_settings.REDIS_URL
+    with running_server(env, extra_args=GUNICORN_ARGS) as running:
+        yield running
+
+
+def signed_in_token(port: int, user: Any) -> str:
+    """An access token for `user` (created with the suite's password), signed in over HTTP."""
+    status, body = request_json(port, "POST", "/api/auth/login", {"email": user.email, "password": PASSWORD})
+    assert status == 200, body
+    return str(body["data"]["accessToken"])

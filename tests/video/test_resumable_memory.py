@@ -4,38 +4,24 @@ worker) never holds the video in memory: the web process's peak RSS grows by wel
 
 from __future__ import annotations
 
-import pytest
 from django.conf import settings as django_settings
 
-from bench.server import request_json, running_server
 from bench.video_resumable_bench import measure, tus_upload
-from bench.video_upload_bench import GUNICORN_ARGS, MB, make_source_clip, padded_mp4, upload_server_env
-from tests.celery_worker import _broker_url, _database_url
-from tests.conftest import PASSWORD
+from bench.video_upload_bench import MB, make_source_clip, padded_mp4
+from tests.video.conftest import signed_in_token
 from video.models import ResumableUpload, VideoJob
 
 RSS_GROWTH_LIMIT_MB = 30
 
 
-@pytest.fixture
-def server(transactional_db, tmp_path):
-    env = {**upload_server_env(tmp_path), "DATABASE_URL": _database_url(), "CELERY_BROKER_URL": _broker_url()}
-    if django_settings.REDIS_URL:
-        env["REDIS_URL"] = django_settings.REDIS_URL
-    with running_server(env, extra_args=GUNICORN_ARGS) as running:
-        yield running
-
-
-def test_a_100_mb_resumable_upload_in_5_mb_chunks_is_streamed_to_disk(server, make_user, tmp_path):
+def test_a_100_mb_resumable_upload_in_5_mb_chunks_is_streamed_to_disk(upload_server, make_user, tmp_path):
     user = make_user()
-    status, body = request_json(server.port, "POST", "/api/auth/login", {"email": user.email, "password": PASSWORD})
-    assert status == 200, body
-    token = body["data"]["accessToken"]
+    token = signed_in_token(upload_server.port, user)
     source = make_source_clip(tmp_path / "source.mp4")
     video = padded_mp4(source, tmp_path / "big.mp4", size=django_settings.VIDEO_MAX_UPLOAD_BYTES - 64 * 1024)
-    assert tus_upload(server.port, source, token=token, chunk=5 * MB) == 204  # warm-up
+    assert tus_upload(upload_server.port, source, token=token, chunk=5 * MB) == 204  # warm-up
 
-    result = measure(server, video, token=token, chunk=5 * MB)
+    result = measure(upload_server, video, token=token, chunk=5 * MB)
 
     assert result.status == 204
     assert result.growth_mb < RSS_GROWTH_LIMIT_MB, f"peak RSS grew {result.growth_mb:.1f} MB"

@@ -7,49 +7,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from django.conf import settings as django_settings
 
-from bench.server import request_json, running_server
 from bench.video_upload_bench import (
-    GUNICORN_ARGS,
     MB,
     make_source_clip,
     measure,
     padded_mp4,
     stream_upload,
-    upload_server_env,
 )
-from tests.celery_worker import _broker_url, _database_url
-from tests.conftest import PASSWORD
-from tests.video.conftest import media_files
+from tests.video.conftest import media_files, signed_in_token
 from video.models import VideoJob
 
 RSS_GROWTH_LIMIT_MB = 30
 
 
-@pytest.fixture
-def server(transactional_db, tmp_path):
-    env = {**upload_server_env(tmp_path), "DATABASE_URL": _database_url(), "CELERY_BROKER_URL": _broker_url()}
-    if django_settings.REDIS_URL:
-        env["REDIS_URL"] = django_settings.REDIS_URL
-    with running_server(env, extra_args=GUNICORN_ARGS) as running:
-        yield running
-
-
-def test_a_100_mb_upload_is_streamed_to_disk(server, make_user, tmp_path):
+def test_a_100_mb_upload_is_streamed_to_disk(upload_server, make_user, tmp_path):
     user = make_user()
-    status, body = request_json(server.port, "POST", "/api/auth/login", {"email": user.email, "password": PASSWORD})
-    assert status == 200, body
-    token = body["data"]["accessToken"]
+    token = signed_in_token(upload_server.port, user)
     source = make_source_clip(tmp_path / "source.mp4")
     limit = django_settings.VIDEO_MAX_UPLOAD_BYTES
     accepted = padded_mp4(source, tmp_path / "big.mp4", size=limit - 64 * 1024)
     too_large = padded_mp4(source, tmp_path / "too-big.mp4", size=limit + MB)
     # Warm-up: the first upload imports the probe, storage and task code in the worker process.
-    assert stream_upload(server.port, source, token=token)[0] == 202
+    assert stream_upload(upload_server.port, source, token=token)[0] == 202
 
-    result = measure(server, accepted, token=token)
+    result = measure(upload_server, accepted, token=token)
 
     assert result.status == 202
     assert result.growth_mb < RSS_GROWTH_LIMIT_MB, f"peak RSS grew {result.growth_mb:.1f} MB"
@@ -59,7 +42,7 @@ def test_a_100_mb_upload_is_streamed_to_disk(server, make_user, tmp_path):
     # The temporary upload was moved into storage: nothing is left in the upload folder.
     assert not [p for p in Path(tmp_path).iterdir() if p.name.endswith(".upload.mp4")]
 
-    refused = measure(server, too_large, token=token)
+    refused = measure(upload_server, too_large, token=token)
 
     assert refused.status == 413
     assert refused.growth_mb < RSS_GROWTH_LIMIT_MB, f"peak RSS grew {refused.growth_mb:.1f} MB"
