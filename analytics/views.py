@@ -21,7 +21,7 @@ from ai_services.models import AIJob
 from analytics import selectors
 from core.charts import Series, grouped_bars, series_for, stacked_columns
 from core.metrics import celery_queue_names, queue_depths
-from quotas.pricing import Service
+from quotas.modalities import Service
 from video.models import VideoJob
 
 DAY_CHOICES = (7, 30, 90)

@@ -1,16 +1,13 @@
 """The price list: units charged per service (the seed's "Intelligent Quota System" table).
 
 Every charge in the product is computed here and nowhere else. The quota services (`Service`)
-are the AI modalities of `quotas.modalities`, which names each one's price function, and video.
+are the AI modalities of `quotas.modalities`, which names each one's price function, and video;
+import `Service` from there.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from quotas.modalities import Service as Service  # re-exported: see __getattr__ below
 
 CHAT_UNITS_PER_REQUEST = 2
 VISION_UNITS_PER_IMAGE = 3
@@ -50,13 +47,3 @@ def units_for_video() -> int:
 
 def units_for_embedding(*, tokens: int) -> int:
     return _started(tokens, EMBEDDING_TOKENS_PER_UNIT)
-
-
-def __getattr__(name: str) -> object:
-    # `Service` derives from the modality table, which names the price functions above: it is
-    # made there and found here too, where callers have always imported it.
-    if name == "Service":
-        from quotas.modalities import Service
-
-        return Service
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,8 +15,9 @@ from django.db.models import Avg, Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from quotas.modalities import Service
 from quotas.models import QuotaAccount, Reservation, UsageEntry
-from quotas.pricing import WARNING_RATIO, Service
+from quotas.pricing import WARNING_RATIO
 from quotas.tracking import quota_account_forget, quota_account_memoized, quota_account_remember
 
 __all__ = [

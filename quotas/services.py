@@ -49,9 +49,9 @@ from core.api.envelope import counted
 from core.exceptions import InvalidInput, QuotaExceeded
 from core.metrics import record_units_charged
 from core.timestamps import iso_z
+from quotas.modalities import Service
 from quotas.models import QuotaAccount, Reservation, UsageEntry
 from quotas.periods import period_first, period_next
-from quotas.pricing import Service
 from quotas.selectors import quota_account_get
 from quotas.tracking import quota_account_changed, quota_account_forget, quota_account_remember
 

@@ -16,8 +16,8 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from accounts import services
 from accounts.models import DeviceSession, User
 from accounts.services.profile import account_delete
+from quotas.modalities import Service
 from quotas.models import QuotaAccount, Reservation, UsageEntry
-from quotas.pricing import Service
 from quotas.services import quota_reserve, reservation_settle
 from tests.conftest import PASSWORD, login
 

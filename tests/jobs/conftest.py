@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from core.jobs.kinds import JobKind
+from quotas.modalities import Service
 from quotas.models import QuotaAccount
-from quotas.pricing import Service, units_for_video
+from quotas.pricing import units_for_video
 from quotas.services import quota_reserve
 from video.jobs import VIDEO_JOBS
 from video.models import VideoJob

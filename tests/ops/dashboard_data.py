@@ -7,8 +7,8 @@ from datetime import date, datetime, time, timedelta
 from django.utils import timezone
 
 from ai_services.models import AIJob
+from quotas.modalities import Service
 from quotas.models import UsageEntry
-from quotas.pricing import Service
 from video.models import VideoJob
 
 

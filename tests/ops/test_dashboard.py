@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from core.charts import nice_ticks
-from quotas.pricing import Service
+from quotas.modalities import Service
 from quotas.services import quota_account_ensure, quota_reserve
 from tests.ops.dashboard_data import ai_job, days_ago, make_history, usage, video_job
 from video.models import VideoJob

@@ -88,7 +88,7 @@ def test_helper_metrics_show_up(api):
 
 
 def test_label_values_are_bounded():
-    from quotas.pricing import Service
+    from quotas.modalities import Service
 
     metrics.record_units_charged(service=Service.CHAT, units=1)
     metrics.record_ai_call(kind="k" * 500, provider="", status="ok")
@@ -263,7 +263,7 @@ def test_quota_ledger_moves_are_counted(user):
     """quotas.services reports every ledger movement: charges, raises at settle, returns and refunds."""
     from prometheus_client import REGISTRY
 
-    from quotas.pricing import Service
+    from quotas.modalities import Service
     from quotas.services import quota_reserve, reservation_refund, reservation_settle
 
     def counts() -> tuple[float, float]:

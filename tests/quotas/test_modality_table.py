@@ -43,7 +43,6 @@ def test_job_types_are_the_modalities_with_their_stored_values_and_labels() -> N
 
 
 def test_quota_services_are_the_modalities_and_video() -> None:
-    assert pricing.Service is Service
     assert Service.choices == [
         ("chat", "Chat"),
         ("whisper", "Speech-to-text"),

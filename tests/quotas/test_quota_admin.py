@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from quotas.modalities import Service
 from quotas.models import QuotaAccount, Reservation, UsageEntry
-from quotas.pricing import Service
 from quotas.services import quota_account_ensure, quota_reserve
 
 pytestmark = pytest.mark.django_db

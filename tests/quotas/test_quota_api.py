@@ -15,8 +15,8 @@ from rest_framework.views import APIView
 import config.urls
 from core import ratelimit
 from core.api.envelope import ok
+from quotas.modalities import Service
 from quotas.models import QuotaAccount, Reservation, UsageEntry
-from quotas.pricing import Service
 from quotas.selectors import quota_summary
 from quotas.services import (
     quota_account_ensure,

@@ -16,8 +16,8 @@ from django.db import connection, connections
 from django.db.models import Sum
 
 from core.exceptions import QuotaExceeded
+from quotas.modalities import Service
 from quotas.models import QuotaAccount, Reservation, UsageEntry
-from quotas.pricing import Service
 from quotas.services import quota_account_ensure, quota_limit_set, quota_reserve, reservation_refund, reservation_settle
 
 THREADS = 50

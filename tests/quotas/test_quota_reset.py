@@ -10,9 +10,9 @@ from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from quotas.modalities import Service
 from quotas.models import QuotaAccount
 from quotas.periods import add_month
-from quotas.pricing import Service
 from quotas.services import quota_account_ensure, quota_reserve
 from quotas.tasks import quotas_reset_due
 

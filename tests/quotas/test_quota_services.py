@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from core.exceptions import InvalidInput, QuotaExceeded
 from quotas import pricing
+from quotas.modalities import Service
 from quotas.models import QuotaAccount, Reservation, UsageEntry
 from quotas.periods import add_month
-from quotas.pricing import Service
 from quotas.selectors import quota_account_forget, quota_summary
 from quotas.services import (
     quota_account_ensure,

@@ -11,8 +11,8 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from core.exceptions import QueueUnavailable
-from quotas.modalities import TRANSCRIBE
-from quotas.pricing import Service, units_for_speech, units_for_video
+from quotas.modalities import TRANSCRIBE, Service
+from quotas.pricing import units_for_speech, units_for_video
 from quotas.services import quota_reserve, reservation_attach
 from video import media, storage
 from video.jobs import video_job_enqueue, video_job_record
