@@ -3,15 +3,24 @@
 Everything comes from the environment so one image fits every host:
 - PORT (8000; GUNICORN_BIND overrides the whole address)
 - WEB_CONCURRENCY: worker processes (2)
-- GUNICORN_THREADS (4): threads per worker (gthread)
+- GUNICORN_THREADS (32): the most threads per worker (gthread); they start as requests need them
 - GUNICORN_TIMEOUT (120 s: uploads of large videos stream through a worker)
 - GUNICORN_MAX_REQUESTS (50000; 0 = never) and GUNICORN_MAX_REQUESTS_JITTER (a quarter of it)
 
 Threads: an AI call (text-to-speech, a chat stream, vision) holds its thread for seconds, mostly
 waiting on a provider or in native code that releases the GIL (onnxruntime, ffmpeg). With one
-thread per process, two such calls stalled every light request behind them; with four, light
-requests keep a free thread, and the per-user AI concurrency bound (AI_USER_CONCURRENCY) stops
-one user from taking them all.
+thread per process, two such calls stalled every light request behind them. The per-user AI
+concurrency bound (AI_USER_CONCURRENCY) stops one user from taking every thread.
+
+Under load the thread count decides who waits. A worker hands requests to its threads first come,
+first served, so with 4 threads a `/me` waited behind every sign-in (Argon2, ~0.2 s of CPU) and
+search (the query's embedding) queued ahead of it. With as many threads as the connections a
+worker holds, no request queues in gunicorn: the CPU is shared among the running requests, and a
+light one finishes in its few milliseconds of CPU. bench/load_bench.py, 50 clients on 2 workers:
+`/me` p99 fell to a third and req/s rose by half from 4 to 32 threads (bench/README.md). Threads
+start only when requests need them, and each keeps its own database connection: budget
+WEB_CONCURRENCY x GUNICORN_THREADS per host (plus the Celery workers) under PostgreSQL's
+max_connections (100 by default), or put PgBouncer in front.
 
 Recycling: a restart throws away what each process has warmed up (the embedding model, vector
 matrices of recent searches, database connections) and costs a second of CPU. At 1000 requests
@@ -27,7 +36,7 @@ from typing import Any
 
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{int(os.environ.get('PORT', '8000'))}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "32"))
 worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
