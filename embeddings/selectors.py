@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -8,6 +9,7 @@ from weakref import WeakKeyDictionary
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
 from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import Count, F, IntegerField, QuerySet, Sum
 from django.db.models.expressions import Func
@@ -124,16 +126,29 @@ def _fetch_all(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     db.validate_thread_sharing()
     db.validate_no_broken_transaction()
     with db.wrap_database_errors:
-        cursor = db.create_cursor()
+        if db.vendor == "sqlite":
+            # A plain sqlite3 cursor and the statement's placeholders converted once: Django's SQLite
+            # cursor converts them with a regular expression on every execute.
+            cursor = db.connection.cursor()
+            statement = _qmark(sql)
+        else:
+            cursor = db.create_cursor()
+            statement = sql
         try:
             if db.queries_logged:
                 with CursorDebugWrapper(cursor, db).debug_sql(sql, params):
-                    cursor.execute(sql, params)
+                    cursor.execute(statement, params)
             else:
-                cursor.execute(sql, params)
+                cursor.execute(statement, params)
             return cursor.fetchall()
         finally:
             cursor.close()
+
+
+@functools.lru_cache(maxsize=256)
+def _qmark(sql: str) -> str:
+    """`sql` with SQLite's "?" placeholders, converted as Django's SQLite cursor does."""
+    return FORMAT_QMARK_REGEX.sub("?", sql).replace("%%", "%")
 
 
 def space_version_get(*, user_id: int, model: str, dimensions: int) -> tuple[int, int] | None:
