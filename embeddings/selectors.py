@@ -113,8 +113,9 @@ def embedding_stats(*, user: User) -> EmbeddingStats:
 
 
 def _fetch_all(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    """Rows of one read statement, run on the backend's own cursor (`create_cursor`: placeholders and
-    type loaders as Django sets them) with the checks and error translation of `connection.cursor()`.
+    """Rows of one read statement, run on the database driver's cursor (the connection's type
+    converters and loaders as Django set them up) with the checks and error translation of
+    `connection.cursor()`.
 
     The search runs two statements per query and each is only tens of microseconds of database work;
     Django's cursor wrapper around them cost about as much again, and with queries logged (DEBUG) on
@@ -152,8 +153,8 @@ def _qmark(sql: str) -> str:
 
 
 def space_version_get(*, user_id: int, model: str, dimensions: int) -> tuple[int, int] | None:
-    """(id, version) of a user's vector space, or None. Every search runs this before touching its
-    cached matrix, so it is one plain statement on the unique (user, model, dimensions) index:
+    """(id, version) of a user's vector space, or None. Every search runs this to decide whether its
+    cached matrix is current, so it is one plain statement on the unique (user, model, dimensions) index:
     building the same query through the ORM costs about 0.3 ms of CPU, as much as the search
     itself over 10,000 vectors."""
     rows = _fetch_all(_SPACE_VERSION_SQL, [user_id, model, dimensions])
