@@ -207,8 +207,8 @@ def embedding_search_vectors(
     matrix was read. Otherwise (no matrix in memory, or a write since) the cache serves the matrix
     at the version just read, reloading it, and the search runs on that. Reading the version after
     the matrix scan rather than before puts the two statements back to back: the scan evicts the
-    CPU caches, and the second statement runs on warm database
-code (at 100,000 rows the version read went from 0.25 ms to under 0.1 ms)."""
+    CPU caches, and the second statement runs on warm database code (at 100,000 rows the version
+    read went from 0.25 ms to under 0.1 ms)."""
     queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
     dimensions = queries.shape[1]
     if pgvector.serves(dimensions):
