@@ -11,7 +11,7 @@ request pays on top of it. For each size it stores clustered unit vectors (384 d
 `Embedding` rows of one user and times, interleaved query by query:
 
 * service: `embedding_search_vectors(...)`, the function the search endpoint calls once the query is embedded:
-  one query for the space's version, the cache lookup, the exact search, one query for the hits' rows;
+  the cache lookup, the exact search, one query for the hits' rows and one for the space's version;
 * core: `VectorIndex.search` on the same index (what the core bench calls "ours");
 * flat numpy: `X @ q` + argpartition; floor: `X @ ones`, a plain read of the matrix;
 

@@ -7,9 +7,9 @@ A user's vectors of one model and one dimension count form a `VectorSpace`; a se
 space through `embeddings.vector_index.VectorCache`: an in-memory float32 matrix, persisted as
 memory-mapped `.npy` files under `EMBEDDINGS_CACHE_DIR` and rebuilt from the database only when
 missing or stale. Staleness is decided by `VectorSpace.version`, which every write bumps with an
-F() update in the transaction that changes the rows, and which a search reads (one query) before
-it touches the cache: a process holding an older matrix reloads it, so any number of web
-processes stay correct.
+F() update in the transaction that changes the rows, and which every search reads (one query): a
+process holding an older matrix discards its answer and reloads, so any number of web processes
+stay correct (`embeddings.vector_search` has the search over one space).
 
 Quota
 -----
@@ -23,14 +23,11 @@ and the call is recorded as an AI job of type "embedding".
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
-import threading
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +35,6 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, QuerySet
-from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
 from accounts.models import User
@@ -49,8 +45,16 @@ from core.exceptions import InvalidInput, ProviderError
 from embeddings import pgvector
 from embeddings.chunking import Chunk, TokenCounter, text_chunk, text_token_count
 from embeddings.models import Embedding, VectorSpace
-from embeddings.selectors import embedding_rows_by_id, space_version_get
-from embeddings.vector_index import VectorCache, VectorIndex, normalize, stack_bytes, to_bytes
+from embeddings.vector_index import normalize, to_bytes
+
+# The search over one space lives in `embeddings.vector_search`; these names stay importable from here.
+from embeddings.vector_search import HIT_FIELDS as HIT_FIELDS
+from embeddings.vector_search import SearchHit as SearchHit
+from embeddings.vector_search import _caches as _caches
+from embeddings.vector_search import embedding_search_vectors as embedding_search_vectors
+from embeddings.vector_search import space_cache_key as space_cache_key
+from embeddings.vector_search import space_index_get as space_index_get
+from embeddings.vector_search import vector_cache as vector_cache
 
 logger = logging.getLogger(__name__)
 
@@ -106,57 +110,7 @@ def _embed(
 
 
 # --------------------------------------------------------------------------------------------------------------
-# The vector cache
-
-
-_cache_lock = threading.Lock()
-_caches: dict[tuple, VectorCache] = {}
-
-
-def vector_cache() -> VectorCache:
-    """The process-wide cache for the current settings (tests point EMBEDDINGS_CACHE_DIR elsewhere)."""
-    config = (
-        str(settings.EMBEDDINGS_CACHE_DIR),
-        settings.EMBEDDINGS_CACHE_MAX_BYTES,
-        settings.EMBEDDINGS_HNSW_THRESHOLD,
-    )
-    cache = _caches.get(config)
-    if cache is None:
-        with _cache_lock:
-            cache = _caches.get(config)
-            if cache is None:
-                cache_dir, max_bytes, threshold = config
-                cache = VectorCache(cache_dir, max_bytes=max_bytes, hnsw_threshold=threshold or None)
-                _caches[config] = cache
-    return cache
-
-
-def space_cache_key(*, space: VectorSpace) -> str:
-    # The user id leads, so the files of a deleted account can be found without its rows; the space
-    # id makes a space created anew (version back at 0) never meet the files of an old one.
-    return f"u{space.user_id}:s{space.pk}:{space.model}:{space.dimensions}"
-
-
-def _space_loader(space: VectorSpace) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
-    def load() -> tuple[np.ndarray, np.ndarray]:
-        rows = Embedding.objects.filter(space_id=space.pk).order_by("id").values_list("id", "vector")
-        ids: list[int] = []
-        blobs: list[bytes | memoryview] = []
-        for pk, blob in rows.iterator(chunk_size=5000):
-            ids.append(pk)
-            blobs.append(blob)
-        if not ids:
-            return np.empty(0, np.int64), np.empty((0, space.dimensions), np.float32)
-        return np.asarray(ids, dtype=np.int64), stack_bytes(blobs, space.dimensions)
-
-    return load
-
-
-def space_index_get(*, space: VectorSpace, cache: VectorCache | None = None) -> VectorIndex:
-    """The search index of `space` at the version read with it (the row must be fresh from the DB)."""
-    if cache is None:  # not `cache or ...`: an empty VectorCache is falsy (it has a length)
-        cache = vector_cache()
-    return cache.get(space_cache_key(space=space), version=space.version, loader=_space_loader(space))
+# The vector cache of a deleted account
 
 
 def embeddings_cache_delete_for_user(*, user: User) -> None:
@@ -340,16 +294,6 @@ def vector_spaces_refresh(*, space_ids: Sequence[int]) -> None:
 # Search
 
 
-# Columns a search result shows (the vector stays in the database).
-HIT_FIELDS = ("id", "document_id", "chunk_index", "text", "metadata", "created_at")
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    embedding: dict[str, Any]  # the HIT_FIELDS of the row
-    score: float
-
-
 @dataclass
 class SearchOutcome:
     results: list[SearchHit]
@@ -358,95 +302,6 @@ class SearchOutcome:
     dimensions: int
     units_charged: int = 0
     timings: dict[str, float] = field(default_factory=dict)
-
-
-# Filter masks of recent searches, per index build and filter: an app tends to repeat the same
-# filter ({"source": ...}) while the user's vectors stay unchanged, and the database scan that
-# answers a filter (JSON extraction on every row of the space) costs far more than the search.
-# Metadata never changes after creation and every insert or delete makes a new index version, so
-# a mask stays right for the index it was computed for.
-MASK_CACHE_MAX_BYTES = 64 * 1024 * 1024
-_masks: OrderedDict[tuple, np.ndarray] = OrderedDict()
-_masks_lock = threading.Lock()
-
-
-def _filter_mask(*, space: VectorSpace, index: VectorIndex, metadata_filter: dict[str, Any]) -> np.ndarray:
-    """Rows of `index` whose metadata has every key of the filter with exactly that JSON value."""
-    key = (index.key, index.version, index.nonce, json.dumps(metadata_filter, sort_keys=True))
-    with _masks_lock:
-        mask = _masks.get(key)
-        if mask is not None:
-            _masks.move_to_end(key)
-            return mask
-    rows = Embedding.objects.filter(space_id=space.pk)
-    for position, (name, value) in enumerate(metadata_filter.items()):
-        # KeyTransform takes the key literally (a key holding "__" is not a path) and compares the
-        # JSON value with its type: 1, "1" and true are three different values on both databases.
-        alias = f"_filter_{position}"
-        rows = rows.alias(**{alias: KeyTransform(name, "metadata")}).filter(**{alias: value})
-    ids = np.fromiter(rows.values_list("id", flat=True).iterator(chunk_size=5000), dtype=np.int64)
-    mask = index.mask_for_ids(ids)
-    mask.flags.writeable = False
-    with _masks_lock:
-        _masks[key] = mask
-        total = sum(m.nbytes for m in _masks.values())
-        while total > MASK_CACHE_MAX_BYTES and len(_masks) > 1:
-            _, dropped = _masks.popitem(last=False)
-            total -= dropped.nbytes
-    return mask
-
-
-def embedding_search_vectors(
-    *,
-    user: User,
-    model: str,
-    queries: np.ndarray,
-    limit: int = 10,
-    threshold: float | None = 0.7,
-    metadata_filter: dict[str, Any] | None = None,
-    cache: VectorCache | None = None,
-) -> list[list[SearchHit]]:
-    """Search the user's vectors of `model` (and of the queries' dimension count) for each query row.
-
-    One query reads the space's version; the cache serves the matrix at that version (reloading it
-    if another process wrote since); one more query fetches the rows of the hits (rows deleted
-    since the matrix was built simply drop out)."""
-    queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
-    dimensions = queries.shape[1]
-    found_space = space_version_get(user_id=user.pk, model=model, dimensions=dimensions)
-    if found_space is None:
-        return [[] for _ in range(queries.shape[0])]
-    if pgvector.serves(dimensions):
-        found = pgvector.search(
-            space_id=found_space[0], queries=queries, limit=limit, threshold=threshold, metadata_filter=metadata_filter
-        )
-    else:
-        space = VectorSpace(
-            id=found_space[0], user_id=user.pk, model=model, dimensions=dimensions, version=found_space[1]
-        )
-        index = space_index_get(space=space, cache=cache)
-        allowed = _filter_mask(space=space, index=index, metadata_filter=metadata_filter) if metadata_filter else None
-        found = index.search(queries, k=limit, threshold=threshold, allowed=allowed)
-    wanted = {int(pk) for result in found for pk in result.ids}
-    if not wanted:
-        return [[] for _ in found]
-    # By primary key alone: with `user_id = ?` in the WHERE clause SQLite picks the (user, created_at)
-    # index and walks every row of the user (18 ms at 100k rows instead of 0.3 ms). The owner is
-    # checked on the rows instead, so a row can never leak to another user. Unordered: the scores
-    # give the order, and the model's default ordering would only add a sort.
-    rows = {
-        row["id"]: row
-        for row in embedding_rows_by_id(ids=sorted(wanted), fields=("user_id", *HIT_FIELDS))
-        if row.pop("user_id") == user.pk
-    }
-    return [
-        [
-            SearchHit(rows[int(pk)], float(score))
-            for pk, score in zip(result.ids, result.scores, strict=True)
-            if int(pk) in rows
-        ]
-        for result in found
-    ]
 
 
 def embedding_search(

@@ -117,6 +117,19 @@ class VectorCache:
             self._ensure_hnsw(key, index, on_load=True)
             return index
 
+    def peek(self, key: str) -> VectorIndex | None:
+        """The in-memory index of ``key`` at whatever version it holds, or None; never loads.
+
+        For callers that search first and confirm afterwards that the version is still current (a
+        reader must then discard the answer and ``get`` the current version when it is not)."""
+        with self._lock:
+            index = self._entries.get(key)
+            if index is not None:
+                self._entries.move_to_end(key)
+        if index is not None:
+            self._ensure_hnsw(key, index, on_load=False)
+        return index
+
     def invalidate(self, key: str) -> None:
         """Forget the in-memory index of ``key`` (files stay; they are keyed by version)."""
         with self._lock:

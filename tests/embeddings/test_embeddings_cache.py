@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from ai_services.providers.local.minilm import get_embedder
 from embeddings import services
@@ -204,3 +205,32 @@ def test_large_spaces_are_served_by_hnsw_with_the_same_answers(user, settings):
     hits = services.embedding_search_vectors(user=user, model=MODEL, queries=query, limit=5, threshold=-1)[0]
     assert [hit.embedding["id"] for hit in hits] == exact.ids.tolist()
     assert [round(hit.score, 5) for hit in hits] == [round(float(s), 5) for s in exact.scores]
+
+
+@pytest.mark.django_db
+def test_a_space_made_anew_is_never_answered_from_the_old_ones_matrix(user, settings):
+    # A search finds the matrix it holds for the user's space before reading the version. The new
+    # space starts again at version 1, like that matrix: only the space id tells them apart.
+    cache = VectorCache(settings.EMBEDDINGS_CACHE_DIR)
+    a = services.embedding_create(user=user, text="Volcanoes erupt molten lava.").ids[0]
+    assert ids_found(user, cache, "lava") == [a]
+    VectorSpace.objects.filter(user=user).delete()
+    assert ids_found(user, cache, "lava") == []
+    b = services.embedding_create(user=user, text="Lava flows glow red at night.").ids[0]
+    assert VectorSpace.objects.get(user=user).version == 1
+    assert ids_found(user, cache, "lava") == [b]
+
+
+@pytest.mark.django_db
+def test_a_search_from_memory_runs_and_logs_two_statements(user, settings):
+    settings.EMBEDDINGS_VECTOR_BACKEND = "numpy"
+    cache = VectorCache(settings.EMBEDDINGS_CACHE_DIR)
+    a = services.embedding_create(user=user, text="Volcanoes erupt molten lava.").ids[0]
+    assert ids_found(user, cache, "lava") == [a]  # loads the matrix
+    with CaptureQueriesContext(connection) as queries:
+        assert ids_found(user, cache, "lava") == [a]
+    # The hits' rows, then the version that confirms the matrix was current.
+    assert [q["sql"].split(" FROM ")[1].split()[0].strip('"') for q in queries] == [
+        "embeddings_embedding",
+        "embeddings_vectorspace",
+    ]
