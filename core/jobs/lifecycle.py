@@ -145,6 +145,21 @@ def job_complete(
 
     Call it inside the caller's transaction when other rows must appear together with the
     result: the UPDATE locks the job row, and the settlement rolls back with it."""
+    stored = job_complete_stored(kind=kind, job_id=job_id, token=token, fields=fields, units=units, usage=usage)
+    return stored is not None
+
+
+def job_complete_stored(
+    *,
+    kind: JobKind[J],
+    job_id: JobId,
+    token: str,
+    fields: Mapping[str, Any] | None = None,
+    units: int | None = None,
+    usage: Mapping[str, float] | None = None,
+) -> J | None:
+    """`job_complete`, returning the job as stored once completed (read in the same transaction,
+    so a caller that answers with it needs no second read), or None if the run no longer owns it."""
     now = timezone.now()
     with transaction.atomic():
         rows = _owned(kind, job_id, token).update(
@@ -159,10 +174,11 @@ def job_complete(
                 "updated_at": now,
             }
         )
-        if rows:
-            job = kind.rows().select_related(*kind.select_related).get(pk=job_id)
-            kind.billing.settle(job, units=units, usage=usage)
-    return bool(rows)
+        if not rows:
+            return None
+        job = kind.rows().select_related(*kind.select_related).get(pk=job_id)
+        kind.billing.settle(job, units=units, usage=usage)
+    return job
 
 
 def job_fail(
