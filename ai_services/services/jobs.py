@@ -190,9 +190,10 @@ def ai_job_succeed(
         fields=values,
         units=units,
         usage={"tokens": tokens, "processing_ms": elapsed_ms, **(usage or {})},
+        job=job,
     )
     if stored is not None:
-        _take_stored(job, stored)
+        _related_forget(job)
     else:
         # Given up for lost (and refunded) while it ran, by staff or the reaper: the answer that
         # came after all is delivered, free.
@@ -206,14 +207,12 @@ def ai_job_succeed(
     return job
 
 
-def _take_stored(job: AIJob, stored: AIJob) -> None:
-    """`job` as `stored` (read back by the completion): what `refresh_from_db` would give, with
-    no second read. Related rows loaded before (the reservation, now settled) are dropped, as a
-    reload drops them."""
+def _related_forget(job: AIJob) -> None:
+    """Drop the related rows loaded with the job (the reservation, now settled), as reading the
+    job again would: whoever asks for them next reads them as they are now."""
     for field in AIJob._meta.concrete_fields:
         if isinstance(field, ForeignKey) and field.is_cached(job):
             field.delete_cached_value(job)
-        setattr(job, field.attname, getattr(stored, field.attname))
 
 
 def _reload(job: AIJob, **values: Any) -> None:

@@ -157,26 +157,36 @@ def job_complete_stored(
     fields: Mapping[str, Any] | None = None,
     units: int | None = None,
     usage: Mapping[str, float] | None = None,
+    job: J | None = None,
 ) -> J | None:
-    """`job_complete`, returning the job as stored once completed (read in the same transaction,
-    so a caller that answers with it needs no second read), or None if the run no longer owns it."""
+    """`job_complete`, returning the job as stored once completed, or None if the run no longer
+    owns it.
+
+    Without `job` the row is read back in the same transaction. With `job` (the caller's copy of
+    the row, the one it claimed or created) it is not read again: the UPDATE matched the run's
+    token, and while a run holds its token nothing else writes the row, so the row is that copy
+    with the values just written, which are set on it; its billing relation is settled as loaded."""
     now = timezone.now()
+    values: dict[str, Any] = {
+        "progress": 100,
+        "error": "",
+        "error_code": "",
+        "heartbeat_at": now,
+        **(fields or {}),
+        "status": JobStatus.SUCCEEDED,
+        "completed_at": now,
+        "updated_at": now,
+    }
     with transaction.atomic():
-        rows = _owned(kind, job_id, token).update(
-            **{
-                "progress": 100,
-                "error": "",
-                "error_code": "",
-                "heartbeat_at": now,
-                **(fields or {}),
-                "status": JobStatus.SUCCEEDED,
-                "completed_at": now,
-                "updated_at": now,
-            }
-        )
+        rows = _owned(kind, job_id, token).update(**values)
         if not rows:
             return None
-        job = kind.rows().select_related(*kind.select_related).get(pk=job_id)
+        # A value computed by the database (an expression) is only known by reading the row.
+        if job is None or any(hasattr(value, "resolve_expression") for value in values.values()):
+            job = kind.rows().select_related(*kind.select_related).get(pk=job_id)
+        else:
+            for name, value in values.items():
+                setattr(job, name, value)
         kind.billing.settle(job, units=units, usage=usage)
     return job
 
