@@ -109,6 +109,9 @@ class AIJob(BillableJob):
         indexes = [
             models.Index(fields=["user", "-created_at"]),
             models.Index(fields=["user", "type", "status"]),
+            # The user's running calls, counted before every call made in a request
+            # (ai_services.concurrency): without it the count reads the user's whole history.
+            models.Index(fields=["user", "status", "started_at"]),
         ]
         verbose_name = "AI job"
 

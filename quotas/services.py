@@ -301,12 +301,16 @@ def reservation_settle(
         # Claim first with a conditional UPDATE: exactly one caller closes the reservation, and
         # the transaction starts by writing, so SQLite takes its write lock (and waits for it)
         # up front instead of failing to upgrade a read lock under concurrency.
+        closed_at = timezone.now()
         claimed = Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.RESERVED).update(
-            status=Reservation.Status.SETTLED, closed_at=timezone.now(), **usage_values
+            status=Reservation.Status.SETTLED, closed_at=closed_at, **usage_values
         )
-        current = Reservation.objects.get(pk=reservation.pk)
         if not claimed:
-            return current
+            return Reservation.objects.get(pk=reservation.pk)
+        # Claimed: until now the row was reserved, and a reserved row stays as it was created (only
+        # the settle that claims it changes its units; `reservation_attach` names its job before
+        # the work), so it is `reservation` with what was just written: not read again.
+        current = _copy_of(reservation, status=Reservation.Status.SETTLED, closed_at=closed_at, **usage_values)
         final = current.units if units is None else max(units, 0)
         delta = final - current.units
         if delta:
@@ -314,6 +318,15 @@ def reservation_settle(
             Reservation.objects.filter(pk=current.pk).update(units=final)
             current.units = final
     return current
+
+
+def _copy_of(reservation: Reservation, **values: Any) -> Reservation:
+    """A new instance of the stored row `reservation` with `values` set (the caller's stays as it was)."""
+    names = [field.attname for field in Reservation._meta.concrete_fields]
+    copy = Reservation.from_db(reservation._state.db, names, [getattr(reservation, name) for name in names])
+    for name, value in values.items():
+        setattr(copy, name, value)
+    return copy
 
 
 def reservation_refund(*, reservation: Reservation) -> Reservation:

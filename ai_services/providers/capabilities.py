@@ -109,8 +109,20 @@ def capability_of(modality: Modality[Any]) -> type[Capable]:
         raise LookupError(f"{modality.key}: no capability protocol named {modality.capability!r}") from None
 
 
+# What a provider class can do, per capability. isinstance() against a runtime-checkable protocol
+# with a data member (`name`) inspects every attribute of the protocol on each call, a tenth of a
+# millisecond or more, and every AI request asks several times; the answer depends only on the
+# provider's class (providers declare their capabilities by subclassing the protocols).
+_class_supports: dict[tuple[type, type[Capable]], bool] = {}
+
+
 def provider_supports(provider: object, modality: Modality[Any]) -> bool:
-    return isinstance(provider, capability_of(modality))
+    capability = capability_of(modality)
+    key = (type(provider), capability)
+    supported = _class_supports.get(key)
+    if supported is None:
+        supported = _class_supports[key] = isinstance(provider, capability)
+    return supported
 
 
 def provider_for(modality: Modality[Any]) -> Provider:

@@ -173,35 +173,51 @@ def chat_store(*, plan: ChatPlan, call: JobCall, result: ChatResult) -> ChatOutc
     with transaction.atomic():
         conversation = plan.conversation
         if conversation is None:
+            # A conversation this request creates holds its two messages from the start: no other
+            # request can add to it before this one commits.
             conversation = Conversation.objects.create(
                 id=plan.conversation_id,
                 user=plan.user,
                 title=_title_from(plan.message),
                 model=result.model,
                 system_prompt=plan.system_prompt,
+                message_count=2,
             )
-        # Positions are taken with one conditional UPDATE, so concurrent messages in one
-        # conversation never collide.
-        Conversation.objects.filter(pk=conversation.pk).update(
-            message_count=F("message_count") + 2,
-            model=result.model,
-            system_prompt=plan.system_prompt,
-            updated_at=timezone.now(),
-        )
-        conversation.refresh_from_db()
-        user_message = Message.objects.create(
-            conversation=conversation,
-            role=Message.Role.USER,
-            content=plan.message,
-            tokens=plan.message_tokens,
-            position=conversation.message_count - 1,
-        )
-        answer = Message.objects.create(
-            conversation=conversation,
-            role=Message.Role.ASSISTANT,
-            content=result.content,
-            tokens=token_counter.count_message_tokens(result.content),
-            position=conversation.message_count,
+        else:
+            # Positions are taken with one conditional UPDATE, so concurrent messages in one
+            # conversation never collide; only the count it left is read back.
+            now = timezone.now()
+            Conversation.objects.filter(pk=conversation.pk).update(
+                message_count=F("message_count") + 2,
+                model=result.model,
+                system_prompt=plan.system_prompt,
+                updated_at=now,
+            )
+            conversation.message_count = (
+                Conversation.objects.filter(pk=conversation.pk).values_list("message_count", flat=True).get()
+            )
+            conversation.model, conversation.system_prompt, conversation.updated_at = (
+                result.model,
+                plan.system_prompt,
+                now,
+            )
+        user_message, answer = Message.objects.bulk_create(
+            [
+                Message(
+                    conversation=conversation,
+                    role=Message.Role.USER,
+                    content=plan.message,
+                    tokens=plan.message_tokens,
+                    position=conversation.message_count - 1,
+                ),
+                Message(
+                    conversation=conversation,
+                    role=Message.Role.ASSISTANT,
+                    content=result.content,
+                    tokens=token_counter.count_message_tokens(result.content),
+                    position=conversation.message_count,
+                ),
+            ]
         )
         job = ai_job_succeed(
             call,

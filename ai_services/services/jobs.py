@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import ForeignKey, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -31,7 +31,7 @@ from ai_services.models import AIJob, Conversation
 from core.api.outages import BROKER_ERRORS
 from core.exceptions import ApplicationError
 from core.jobs.kinds import JobKind
-from core.jobs.lifecycle import ReapReport, job_complete, job_fail, jobs_reap
+from core.jobs.lifecycle import ReapReport, job_complete_stored, job_fail, jobs_reap
 from quotas.billing import ReservationBilling
 from quotas.modalities import Modality
 from quotas.models import Reservation
@@ -183,15 +183,18 @@ def ai_job_succeed(
         **fields,
     }
     job = call.job
-    completed = job_complete(
+    stored = job_complete_stored(
         kind=AI_JOBS,
         job_id=job.pk,
         token=call.token,
         fields=values,
         units=units,
         usage={"tokens": tokens, "processing_ms": elapsed_ms, **(usage or {})},
+        job=job,
     )
-    if not completed:
+    if stored is not None:
+        _related_forget(job)
+    else:
         # Given up for lost (and refunded) while it ran, by staff or the reaper: the answer that
         # came after all is delivered, free.
         values["units_charged"] = 0
@@ -199,9 +202,17 @@ def ai_job_succeed(
         AIJob.objects.filter(pk=job.pk, status=AIJob.Status.FAILED, error_code=ABANDONED).update(
             **values, status=AIJob.Status.COMPLETED, error="", error_code="", completed_at=now, updated_at=now
         )
-    _reload(job, status=AIJob.Status.COMPLETED, error="", error_code="", **values)
+        _reload(job, status=AIJob.Status.COMPLETED, error="", error_code="", **values)
     _record_metric(job)
     return job
+
+
+def _related_forget(job: AIJob) -> None:
+    """Drop the related rows loaded with the job (the reservation, now settled), as reading the
+    job again would: whoever asks for them next reads them as they are now."""
+    for field in AIJob._meta.concrete_fields:
+        if isinstance(field, ForeignKey) and field.is_cached(job):
+            field.delete_cached_value(job)
 
 
 def _reload(job: AIJob, **values: Any) -> None:

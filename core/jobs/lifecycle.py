@@ -145,24 +145,50 @@ def job_complete(
 
     Call it inside the caller's transaction when other rows must appear together with the
     result: the UPDATE locks the job row, and the settlement rolls back with it."""
+    stored = job_complete_stored(kind=kind, job_id=job_id, token=token, fields=fields, units=units, usage=usage)
+    return stored is not None
+
+
+def job_complete_stored(
+    *,
+    kind: JobKind[J],
+    job_id: JobId,
+    token: str,
+    fields: Mapping[str, Any] | None = None,
+    units: int | None = None,
+    usage: Mapping[str, float] | None = None,
+    job: J | None = None,
+) -> J | None:
+    """`job_complete`, returning the job as stored once completed, or None if the run no longer
+    owns it.
+
+    Without `job` the row is read back in the same transaction. With `job` (the caller's copy of
+    the row, the one it claimed or created) it is not read again: the UPDATE matched the run's
+    token, and while a run holds its token nothing else writes the row, so the row is that copy
+    with the values just written, which are set on it; its billing relation is settled as loaded."""
     now = timezone.now()
+    values: dict[str, Any] = {
+        "progress": 100,
+        "error": "",
+        "error_code": "",
+        "heartbeat_at": now,
+        **(fields or {}),
+        "status": JobStatus.SUCCEEDED,
+        "completed_at": now,
+        "updated_at": now,
+    }
     with transaction.atomic():
-        rows = _owned(kind, job_id, token).update(
-            **{
-                "progress": 100,
-                "error": "",
-                "error_code": "",
-                "heartbeat_at": now,
-                **(fields or {}),
-                "status": JobStatus.SUCCEEDED,
-                "completed_at": now,
-                "updated_at": now,
-            }
-        )
-        if rows:
+        rows = _owned(kind, job_id, token).update(**values)
+        if not rows:
+            return None
+        # A value computed by the database (an expression) is only known by reading the row.
+        if job is None or any(hasattr(value, "resolve_expression") for value in values.values()):
             job = kind.rows().select_related(*kind.select_related).get(pk=job_id)
-            kind.billing.settle(job, units=units, usage=usage)
-    return bool(rows)
+        else:
+            for name, value in values.items():
+                setattr(job, name, value)
+        kind.billing.settle(job, units=units, usage=usage)
+    return job
 
 
 def job_fail(
