@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 DATA = ROOT / "var" / "bench-assistant"
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.bench_settings")
+os.environ.setdefault("DEBUG", "false")  # as deployed: DEBUG logs every statement, which costs more than some of them
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{DATA / 'db.sqlite3'}")
 os.environ["EMBEDDINGS_CACHE_DIR"] = str(DATA / "cache")
 os.environ["AI_PROVIDER"] = "local"

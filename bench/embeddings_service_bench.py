@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 DATA = ROOT / "var" / "bench-embeddings-service"
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.bench_settings")
+os.environ.setdefault("DEBUG", "false")  # as deployed: DEBUG logs every statement, which costs more than some of them
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{DATA / 'db.sqlite3'}")
 os.environ["EMBEDDINGS_CACHE_DIR"] = str(DATA / "cache")
 os.environ["EMBEDDINGS_HNSW_THRESHOLD"] = "0"  # exact search at every size: that is what is compared

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -9,8 +8,6 @@ from weakref import WeakKeyDictionary
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
-from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import Count, F, IntegerField, QuerySet, Sum
 from django.db.models.expressions import Func
 
@@ -113,43 +110,9 @@ def embedding_stats(*, user: User) -> EmbeddingStats:
 
 
 def _fetch_all(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    """Rows of one read statement, run on the database driver's cursor (the connection's type
-    converters and loaders as Django set them up) with the checks and error translation of
-    `connection.cursor()`.
-
-    The search runs two statements per query and each is only tens of microseconds of database work;
-    Django's cursor wrapper around them cost about as much again, and with queries logged (DEBUG) on
-    SQLite, a second statement per statement (`SELECT QUOTE(?)`) to print the parameters into the log.
-    Logged statements are still recorded, with their parameters apart."""
-    db = connections[DEFAULT_DB_ALIAS]
-    db.close_if_health_check_failed()
-    db.ensure_connection()
-    db.validate_thread_sharing()
-    db.validate_no_broken_transaction()
-    with db.wrap_database_errors:
-        if db.vendor == "sqlite":
-            # A plain sqlite3 cursor and the statement's placeholders converted once: Django's SQLite
-            # cursor converts them with a regular expression on every execute.
-            cursor = db.connection.cursor()
-            statement = _qmark(sql)
-        else:
-            cursor = db.create_cursor()
-            statement = sql
-        try:
-            if db.queries_logged:
-                with CursorDebugWrapper(cursor, db).debug_sql(sql, params):
-                    cursor.execute(statement, params)
-            else:
-                cursor.execute(statement, params)
-            return cursor.fetchall()
-        finally:
-            cursor.close()
-
-
-@functools.lru_cache(maxsize=256)
-def _qmark(sql: str) -> str:
-    """`sql` with SQLite's "?" placeholders, converted as Django's SQLite cursor does."""
-    return FORMAT_QMARK_REGEX.sub("?", sql).replace("%%", "%")
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def space_version_get(*, user_id: int, model: str, dimensions: int) -> tuple[int, int] | None:
