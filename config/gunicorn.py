@@ -16,8 +16,9 @@ Under load the thread count decides who waits. A worker hands requests to its th
 first served, so with 4 threads a `/me` waited behind every sign-in (Argon2, ~0.2 s of CPU) and
 search (the query's embedding) queued ahead of it. With as many threads as the connections a
 worker holds, no request queues in gunicorn: the CPU is shared among the running requests, and a
-light one finishes in its few milliseconds of CPU. bench/load_bench.py, 50 clients on 2 workers:
-`/me` p99 fell to a third and req/s rose by half from 4 to 32 threads (bench/README.md). Threads
+light one finishes in its few milliseconds of CPU. bench/load_bench.py, 50 clients on 2 workers,
+4 -> 32 threads: `/me` p99 1.5-1.9 s -> 0.8-1.0 s, req/s +5-14%; a search (~25 ms of CPU) now
+shares the CPU instead of holding a thread, and its p99 rose 1.8-2.3 s -> 2.8-3.0 s. Threads
 start only when requests need them, and each keeps its own database connection: budget
 WEB_CONCURRENCY x GUNICORN_THREADS per host (plus the Celery workers) under PostgreSQL's
 max_connections (100 by default), or put PgBouncer in front.
