@@ -144,8 +144,8 @@ def test_gunicorn_config_checks_and_reads_the_environment(dockerfile, tmp_path):
     assert values["bind"] == "['0.0.0.0:8123']"
     assert values["accesslog"] == "None"
     assert values["errorlog"] == "-"
-    # Threads so long AI calls don't stall light requests; recycling rare and spread out.
+    # Threads so light requests never queue behind AI calls, sign-ins or searches; recycling rare and spread out.
     assert values["worker_class"] == "gthread"
-    assert values["threads"] == "4"
+    assert values["threads"] == "32"
     assert values["max_requests"] == "50000"
     assert values["max_requests_jitter"] == "12500"
