@@ -4,39 +4,31 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
-from weakref import WeakKeyDictionary
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.query import get_related_populators
 
 from accounts.models import DeviceSession
+from core.compiled_queries import CompiledQuery, PerConnection, query_compile
 
-# Placeholders the statement is compiled with; their positions in the parameters are where the
-# request's values go. Neither can be a real session id or user id.
+# Sentinels the statement is compiled with (core.compiled_queries): no real session id or user id.
 _SESSION_SENTINEL = uuid.UUID("00000000-0000-4000-8000-5e551017c0de")
 _USER_SENTINEL = -7_355_608_113
 
 
 @dataclass(frozen=True)
 class _Prepared:
-    """The active-session lookup compiled for one database connection."""
+    """The active-session lookup compiled for one database connection, with how to build its
+    models from a row."""
 
-    sql: str
-    params: tuple[Any, ...]
-    session_position: int
-    user_position: int
-    compiler: Any  # the SQLCompiler that built `sql`: its converters and row layout
-    converters: dict
+    query: CompiledQuery
     init_list: list[str]
     populators: list
     fields_end: int
 
 
-# Keyed by the connection object (one per thread and database alias): the SQL text is the
-# vendor's, and the converters belong to that connection.
-_prepared: WeakKeyDictionary[BaseDatabaseWrapper, _Prepared] = WeakKeyDictionary()
+_prepared: PerConnection[_Prepared] = PerConnection()
 
 
 def _prepare(connection: BaseDatabaseWrapper, alias: str) -> _Prepared:
@@ -48,21 +40,12 @@ def _prepare(connection: BaseDatabaseWrapper, alias: str) -> _Prepared:
         .order_by()[:1]
         .query
     )
-    compiler = query.get_compiler(using=alias)
-    sql, params = compiler.as_sql()
     session_value = DeviceSession._meta.pk.get_db_prep_value(_SESSION_SENTINEL, connection)
-    params = tuple(params)
-    select = compiler.select
-    klass_info = compiler.klass_info
+    compiled = query_compile(query, connection, [session_value, _USER_SENTINEL])
+    select, klass_info = compiled.compiler.select, compiled.compiler.klass_info
     start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
-    fields = [column[0] for column in select[0 : compiler.col_count]]
     return _Prepared(
-        sql=sql,
-        params=params,
-        session_position=params.index(session_value),
-        user_position=params.index(_USER_SENTINEL),
-        compiler=compiler,
-        converters=compiler.get_converters(fields),
+        query=compiled,
         init_list=[column[0].target.attname for column in select[start:end]],
         # django-stubs describes Django 6's signature (a `fetch_mode` argument); 5.2 has none.
         populators=get_related_populators(klass_info, select, alias),  # type: ignore[call-arg]
@@ -80,19 +63,12 @@ def device_session_get_active(*, session_id: uuid.UUID, user_id: int, using: str
     Rows come back through the ORM's own converters and model construction, so the instances
     are what the queryset would have returned."""
     connection = connections[using]
-    prepared = _prepared.get(connection)
-    if prepared is None:
-        prepared = _prepared[connection] = _prepare(connection, using)
-    params = list(prepared.params)
-    params[prepared.session_position] = DeviceSession._meta.pk.get_db_prep_value(session_id, connection)
-    params[prepared.user_position] = user_id
-    with connection.cursor() as cursor:
-        cursor.execute(prepared.sql, params)
-        row = cursor.fetchone()
-    if row is None:
+    prepared = _prepared.get(connection, using, lambda: _prepare(connection, using))
+    session_value = DeviceSession._meta.pk.get_db_prep_value(session_id, connection)
+    rows = prepared.query.rows(connection, [session_value, user_id])
+    if not rows:
         return None
-    if prepared.converters:
-        row = next(iter(prepared.compiler.apply_converters([row], prepared.converters)))
+    row = rows[0]
     session = DeviceSession.from_db(using, prepared.init_list, row[0 : prepared.fields_end])
     for populator in prepared.populators:
         populator.populate(row, session)

@@ -15,19 +15,16 @@ whose web process died stops counting once the reaper fails it (AI_JOB_STALE_SEC
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from weakref import WeakKeyDictionary
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
 from ai_services.models import AIJob
+from core.compiled_queries import CompiledQuery, PerConnection, query_compile
 from core.exceptions import RateLimited
 from quotas.services import quota_account_lock
 
@@ -67,51 +64,25 @@ def running_calls(*, user_id: int, since: datetime, using: str = DEFAULT_DB_ALIA
     )
 
 
-# Placeholders the count is compiled with; their positions in the parameters are where the
-# request's values go. Neither can be a real user id or a running call's start.
+# Sentinels the count is compiled with (core.compiled_queries): no real user id or start of a call.
 _USER_SENTINEL = -7_355_608_114
 _SINCE_SENTINEL = datetime(1901, 2, 3, 4, 5, 6, 789_012, tzinfo=UTC)
 _STARTED_AT = AIJob._meta.get_field("started_at")
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """The count of `running_calls` compiled for one database connection."""
-
-    sql: str
-    params: tuple[Any, ...]
-    user_position: int
-    since_position: int
-
-
-# Keyed by the connection object (one per thread and database alias): the SQL text is the vendor's.
-_prepared: WeakKeyDictionary[BaseDatabaseWrapper, _Prepared] = WeakKeyDictionary()
-
-
-def _prepare(connection: BaseDatabaseWrapper, alias: str) -> _Prepared:
-    query = running_calls(user_id=_USER_SENTINEL, since=_SINCE_SENTINEL, using=alias).order_by().values("pk").query
-    sql, params = query.get_compiler(using=alias).as_sql()
-    params = tuple(params)
-    return _Prepared(
-        # `sql` is what Django compiled from the queryset above: no value is spliced into it.
-        sql=f"SELECT COUNT(*) FROM ({sql}) running",  # noqa: S608
-        params=params,
-        user_position=params.index(_USER_SENTINEL),
-        since_position=params.index(_STARTED_AT.get_db_prep_value(_SINCE_SENTINEL, connection)),
-    )
+_compiled: PerConnection[CompiledQuery] = PerConnection()
 
 
 def running_calls_count(*, user_id: int, since: datetime, using: str = DEFAULT_DB_ALIAS) -> int:
     """`running_calls(...).count()`, compiled once per connection: it runs before every AI call
     made in a request, and building and compiling the queryset cost ten times running it."""
     connection = connections[using]
-    prepared = _prepared.get(connection)
-    if prepared is None:
-        prepared = _prepared[connection] = _prepare(connection, using)
-    params = list(prepared.params)
-    params[prepared.user_position] = user_id
-    params[prepared.since_position] = _STARTED_AT.get_db_prep_value(since, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(prepared.sql, params)
-        row = cursor.fetchone()
-    return int(row[0])
+
+    def build() -> CompiledQuery:
+        # One row per user (this one), holding the count; no row when nothing runs.
+        counted = running_calls(user_id=_USER_SENTINEL, since=_SINCE_SENTINEL, using=using)
+        query = counted.order_by().values("user_id").annotate(running=Count("pk")).values("running").query
+        since_value = _STARTED_AT.get_db_prep_value(_SINCE_SENTINEL, connection)
+        return query_compile(query, connection, [_USER_SENTINEL, since_value])
+
+    compiled = _compiled.get(connection, "count", build)
+    rows = compiled.rows(connection, [user_id, _STARTED_AT.get_db_prep_value(since, connection)])
+    return int(rows[0][0]) if rows else 0

@@ -1,16 +1,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
-from weakref import WeakKeyDictionary
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Count, F, IntegerField, QuerySet, Sum
 from django.db.models.expressions import Func
 
+from core.compiled_queries import CompiledQuery, PerConnection, query_compile
 from core.exceptions import NotFound
 from embeddings.models import Embedding, VectorSpace
 
@@ -109,44 +108,20 @@ def embedding_stats(*, user: User) -> EmbeddingStats:
     }
 
 
-def _fetch_all(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
 def space_version_get(*, user_id: int, model: str, dimensions: int) -> tuple[int, int] | None:
     """(id, version) of a user's vector space, or None. Every search runs this to decide whether its
     cached matrix is current, so it is one plain statement on the unique (user, model, dimensions) index:
     building the same query through the ORM costs about 0.3 ms of CPU, as much as the search
     itself over 10,000 vectors."""
-    rows = _fetch_all(_SPACE_VERSION_SQL, [user_id, model, dimensions])
-    return (int(rows[0][0]), int(rows[0][1])) if rows else None
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(_SPACE_VERSION_SQL, [user_id, model, dimensions])
+        row = cursor.fetchone()
+    return (int(row[0]), int(row[1])) if row else None
 
 
-# Compiled hit-row statements, per connection (one per thread) and number of ids: building the
-# `values()` queryset below and compiling it cost about as much as a search over 10,000 vectors.
-_hit_statements: WeakKeyDictionary[BaseDatabaseWrapper, dict[tuple, tuple[str, list[int], Any, list, list[str]]]] = (
-    WeakKeyDictionary()
-)
-
-
-def _hit_statement(fields: tuple[str, ...], count: int) -> tuple[str, list[int], Any, list, list[str]]:
-    wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's own connection, not the proxy
-    per_connection = _hit_statements.setdefault(wrapper, {})
-    key = (fields, count)
-    found = per_connection.get(key)
-    if found is None:
-        sentinels = [-1_000_000_007 - i for i in range(count)]
-        query = Embedding.objects.filter(id__in=sentinels).order_by().values(*fields).query
-        compiler = query.get_compiler(connection=wrapper)
-        sql, params = compiler.as_sql()
-        params = list(params)
-        names = [*query.extra_select, *query.values_select, *query.annotation_select]
-        columns = [column[0] for column in compiler.select[0 : compiler.col_count]]
-        found = (sql, [params.index(s) for s in sentinels], compiler, compiler.get_converters(columns), names)
-        per_connection[key] = found
-    return found
+# Compiled per connection and number of ids (core.compiled_queries): building the `values()`
+# queryset below and compiling it cost about as much as a search over 10,000 vectors.
+_hit_queries: PerConnection[tuple[CompiledQuery, list[str]]] = PerConnection()
 
 
 def embedding_rows_by_id(*, ids: list[int], fields: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -155,11 +130,17 @@ def embedding_rows_by_id(*, ids: list[int], fields: tuple[str, ...]) -> list[dic
     converters (JSON, datetimes), so they are what the queryset would give."""
     if not ids:
         return []
-    sql, positions, compiler, converters, names = _hit_statement(fields, len(ids))
-    params: list[Any] = [None] * len(positions)
-    for position, value in zip(positions, ids, strict=True):
-        params[position] = value
-    rows: Iterable[Any] = _fetch_all(sql, params)
-    if converters:
-        rows = compiler.apply_converters(rows, converters)
+    connection = connections[DEFAULT_DB_ALIAS]  # this thread's own connection, not the proxy
+
+    def build() -> tuple[CompiledQuery, list[str]]:
+        sentinels = [-1_000_000_007 - i for i in range(len(ids))]
+        query = Embedding.objects.filter(id__in=sentinels).order_by().values(*fields).query
+        return query_compile(query, connection, sentinels), [
+            *query.extra_select,
+            *query.values_select,
+            *query.annotation_select,
+        ]
+
+    compiled, names = _hit_queries.get(connection, (fields, len(ids)), build)
+    rows = compiled.rows(connection, ids)
     return [dict(zip(names, row, strict=True)) for row in rows]
