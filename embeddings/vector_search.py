@@ -221,12 +221,8 @@ def embedding_search_vectors(
         return _hits(found, _hit_rows(user=user, found=found))
     if cache is None:  # not `cache or ...`: an empty VectorCache is falsy (it has a length)
         cache = vector_cache()
-    scope = (user.pk, model, dimensions)
-    space_id = _space_ids.get(scope)
-    index = None
-    if space_id is not None:
-        index = cache.peek(_space_key(user_id=user.pk, space_id=space_id, model=model, dimensions=dimensions))
-    if space_id is not None and index is not None:
+
+    def search_in(space_id: int, index: VectorIndex) -> tuple[list[SearchResult], dict[int, dict[str, Any]]]:
         found = _search_index(
             space_id=space_id,
             index=index,
@@ -235,7 +231,15 @@ def embedding_search_vectors(
             threshold=threshold,
             metadata_filter=metadata_filter,
         )
-        rows = _hit_rows(user=user, found=found)
+        return found, _hit_rows(user=user, found=found)
+
+    scope = (user.pk, model, dimensions)
+    space_id = _space_ids.get(scope)
+    index = None
+    if space_id is not None:
+        index = cache.peek(_space_key(user_id=user.pk, space_id=space_id, model=model, dimensions=dimensions))
+    if space_id is not None and index is not None:
+        found, rows = search_in(space_id, index)
         found_space = space_version_get(user_id=user.pk, model=model, dimensions=dimensions)
         if found_space == (space_id, index.version):
             return _hits(found, rows)
@@ -251,12 +255,4 @@ def embedding_search_vectors(
         version=version,
         loader=_space_loader(space_id, dimensions),
     )
-    found = _search_index(
-        space_id=space_id,
-        index=index,
-        queries=queries,
-        limit=limit,
-        threshold=threshold,
-        metadata_filter=metadata_filter,
-    )
-    return _hits(found, _hit_rows(user=user, found=found))
+    return _hits(*search_in(space_id, index))
