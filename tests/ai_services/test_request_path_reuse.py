@@ -3,17 +3,20 @@ provider class can do, and the SQLite connection settings every new connection g
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
-
-import pytest
-from django.db import connection, connections
 
 from ai_services.providers.base import ChatChunk, ChatResult
 from ai_services.providers.capabilities import provider_supports
 from ai_services.providers.local.provider import LocalProvider
 from ai_services.providers.openai import OpenAIProvider
 from quotas.modalities import CHAT, SPEAK
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_openai_client_is_reused_until_its_settings_change(settings) -> None:
@@ -56,16 +59,28 @@ def test_what_a_provider_supports_is_decided_per_class() -> None:
     assert provider_supports(_ChattyLocal(), SPEAK)
 
 
-@pytest.mark.django_db
-def test_every_new_sqlite_connection_is_in_wal_mode_with_normal_sync() -> None:
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite connection settings")
-    fresh = connections.create_connection("default")
-    try:
-        with fresh.cursor() as cursor:
-            cursor.execute("PRAGMA journal_mode")
-            assert cursor.fetchone()[0] == "wal"
-            cursor.execute("PRAGMA synchronous")
-            assert cursor.fetchone()[0] == 1  # NORMAL: WAL commits without an fsync each
-    finally:
-        fresh.close()
+def test_every_new_sqlite_connection_is_in_wal_mode_with_normal_sync(tmp_path) -> None:
+    # A process of its own on an SQLite file: the settings are read at start-up, and this suite
+    # also runs on PostgreSQL.
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    code = (
+        "from django.db import connection\n"
+        "with connection.cursor() as cursor:\n"
+        "    cursor.execute('PRAGMA journal_mode'); print('journal', cursor.fetchone()[0])\n"
+        "    cursor.execute('PRAGMA synchronous'); print('synchronous', cursor.fetchone()[0])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    printed = dict(
+        line.split(" ", 1) for line in done.stdout.splitlines() if line.startswith(("journal", "synchronous"))
+    )
+    assert printed["journal"] == "wal"
+    assert printed["synchronous"] == "1"  # NORMAL: WAL commits without an fsync each
