@@ -1,13 +1,13 @@
-"""GET /api/video/jobs/{id}/events: the job's progress as Server-Sent Events. Through a real
-worker behind gunicorn (gthread, the default) the stream shows increasing progress and ends with
-the terminal status while other requests are served; a reconnect with Last-Event-ID starts with
-the current state; another user gets 404, no token 401, a finished job one event."""
+"""GET /api/video/jobs/{id}/events: the job's progress as Server-Sent Events. Behind gunicorn
+(gthread, the default) each change of the row is one event, in order, while other requests are
+served, and the stream closes after the terminal status; a reconnect with Last-Event-ID starts with
+the current state; a real worker's job streams increasing progress to its end; another user gets
+404, no token 401, a finished job one event."""
 
 from __future__ import annotations
 
 import http.client
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -105,16 +105,83 @@ def test_the_stream_ends_at_its_lifetime_with_keep_alives(user, settings):
 
 
 def read_events(conn: http.client.HTTPConnection, path: str, token: str, **headers: str) -> Iterator[dict]:
+    """The stream's events (keep-alive comments left out) as they arrive."""
     conn.request("GET", path, headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream", **headers})
     response = conn.getresponse()
     assert response.status == 200, response.read()
-    return parse(line.decode() for line in iter(response.readline, b""))
+    events = parse(line.decode() for line in iter(response.readline, b""))
+    return (event for event in events if "event" in event)
+
+
+# Streams poll the row often here so that a real job's short steps are seen; the tests that drive
+# the row themselves wait for each event before the next change, so they hold at any speed.
+POLL = {"VIDEO_EVENTS_POLL_SECONDS": "0.05"}
 
 
 @pytest.fixture
 def web(worker, tmp_path):
-    with running_server(web_env(tmp_path, worker.media_root), extra_args=GTHREAD) as server:
+    with running_server({**web_env(tmp_path, worker.media_root), **POLL}, extra_args=GTHREAD) as server:
         yield server
+
+
+@pytest.fixture
+def web_alone(transactional_db, tmp_path):
+    """gunicorn on the test database with no worker: the test itself moves the job's row."""
+    with running_server({**web_env(tmp_path, tmp_path / "media"), **POLL}, extra_args=GTHREAD) as server:
+        yield server
+
+
+Stream = tuple[http.client.HTTPConnection, Iterator[dict]]
+
+
+def stream_of(port: int, job: VideoJob, token: str, **headers: str) -> Stream:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    return conn, read_events(conn, f"/api/video/jobs/{job.id}/events", token, **headers)
+
+
+def test_each_change_of_the_row_is_one_event_in_order_behind_gunicorn(web_alone, user):
+    token = token_for(web_alone.port, user)
+    job = make_job(user, status="processing", progress=0)
+    conn, stream = stream_of(web_alone.port, job, token)
+
+    first = next(stream)
+    assert (first["event"], first["id"], first["data"]["progress"]) == ("status", "processing-0", 0)
+    # The open stream holds one thread; another request is served meanwhile (were it queued
+    # behind the stream, it would wait out the stream's lifetime and time out).
+    status, body = request_json(web_alone.port, "GET", f"/api/video/jobs/{job.id}", token=token)
+    assert (status, body["data"]["status"]) == (200, "processing")
+
+    for percent in (10, 45, 80):
+        VideoJob.objects.filter(id=job.id).update(progress=percent)
+        event = next(stream)
+        assert (event["event"], event["id"]) == ("progress", f"processing-{percent}")
+        assert (event["data"]["status"], event["data"]["progress"]) == ("processing", percent)
+    VideoJob.objects.filter(id=job.id).update(status="completed", progress=100, completed_at=timezone.now())
+    last = next(stream)
+
+    assert (last["event"], last["id"]) == ("status", "completed-100")
+    assert (last["data"]["status"], last["data"]["progress"], last["data"]["error"]) == ("completed", 100, None)
+    assert list(stream) == []  # the server closed the stream after the terminal status
+    conn.close()
+
+
+def test_a_reconnect_with_last_event_id_gets_the_current_state_at_once(web_alone, user):
+    token = token_for(web_alone.port, user)
+    job = make_job(user, status="processing", progress=40)
+
+    # The app saw processing-20 before it lost its connection; the row has moved on since and
+    # does not change while it reconnects, so a stream that waited for a change would send nothing.
+    conn, stream = stream_of(web_alone.port, job, token, **{"Last-Event-ID": "processing-20"})
+    first = next(stream)
+    assert (first["event"], first["id"], first["data"]["progress"]) == ("status", "processing-40", 40)
+
+    error = "The video could not be decoded."
+    VideoJob.objects.filter(id=job.id).update(status="failed", error=error, error_code="bad")
+    last = next(stream)
+    assert (last["event"], last["id"]) == ("status", "failed-40")
+    assert (last["data"]["error"], last["data"]["errorCode"]) == (error, "bad")
+    assert list(stream) == []
+    conn.close()
 
 
 def test_the_stream_follows_a_real_job_to_its_end(web, worker, user, clips):
@@ -123,69 +190,20 @@ def test_the_stream_follows_a_real_job_to_its_end(web, worker, user, clips):
         web.port, clips["slow"], token=token, fields={"frameInterval": "0.1", "maxFrames": "300"}
     )
     assert status == 202, body
-    job_id = body["data"]["id"]
-    path = f"/api/video/jobs/{job_id}/events"
+    job = VideoJob.objects.get(id=body["data"]["id"])
 
-    seen: list[dict] = []
-    other_traffic: list[int] = []
-    conn = http.client.HTTPConnection("127.0.0.1", web.port, timeout=60)
-    for event in read_events(conn, path, token):
-        if "event" not in event:
-            continue
-        seen.append(event)
-        if event["event"] == "progress" and not other_traffic:
-            # Another request while the stream holds a thread: served at once.
-            started = time.monotonic()
-            other_traffic.append(request_json(web.port, "GET", f"/api/video/jobs/{job_id}", token=token)[0])
-            assert time.monotonic() - started < 5
-    conn.close()  # the server closed the stream after the terminal status (the loop ended)
+    conn, stream = stream_of(web.port, job, token)
+    seen = list(stream)  # ends when the server closes the stream after the terminal status
+    conn.close()
 
-    job = wait_terminal(job_id)
+    job = wait_terminal(job.id)
     assert job.status == "completed", f"{job.error}\n{worker.log()}"
-    assert other_traffic == [200]
     assert seen[0]["event"] == "status"
-    assert seen[-1]["event"] == "status"
-    assert seen[-1]["data"]["status"] == "completed"
-    assert seen[-1]["id"] == "completed-100"
+    assert (seen[-1]["event"], seen[-1]["id"], seen[-1]["data"]["status"]) == ("status", "completed-100", "completed")
+    # How many of the worker's progress writes a poll sees depends on the machine's speed; the
+    # row-driven test above pins one event per change. Here: some progress, never going back.
     progress = [event["data"]["progress"] for event in seen if event["event"] == "progress"]
-    assert len(progress) >= 3, seen
+    assert progress, seen
     assert progress == sorted(progress)
     assert len(set(progress)) == len(progress)
-    assert all(event["id"] for event in seen)
     assert len({event["id"] for event in seen}) == len(seen)
-
-
-def test_a_reconnect_with_last_event_id_gets_the_current_state_at_once(web, worker, user, clips):
-    token = token_for(web.port, user)
-    status, body = stream_upload(
-        web.port, clips["slow"], token=token, fields={"frameInterval": "0.1", "maxFrames": "300"}
-    )
-    assert status == 202, body
-    job_id = body["data"]["id"]
-    path = f"/api/video/jobs/{job_id}/events"
-
-    conn = http.client.HTTPConnection("127.0.0.1", web.port, timeout=60)
-    last_id = ""
-    for event in read_events(conn, path, token):
-        if event.get("event") == "progress":
-            last_id = event["id"]
-            break
-    conn.close()  # the app lost its connection mid-job
-    assert last_id.startswith("processing-")
-
-    again = http.client.HTTPConnection("127.0.0.1", web.port, timeout=60)
-    started = time.monotonic()
-    stream = read_events(again, path, token, **{"Last-Event-ID": last_id})
-    first = next(event for event in stream if "event" in event)
-    waited = time.monotonic() - started
-
-    assert first["event"] == "status"
-    assert waited < 2
-    current = VideoJob.objects.get(id=job_id)
-    assert first["data"]["status"] in {"processing", "completed"}
-    assert first["data"]["progress"] >= int(last_id.split("-")[1])
-    assert first["data"]["progress"] <= current.progress
-    rest = [event for event in stream if "event" in event]
-    again.close()
-    assert rest[-1]["data"]["status"] == "completed"
-    wait_terminal(job_id)
