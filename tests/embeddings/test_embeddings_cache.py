@@ -18,6 +18,7 @@ from ai_services.providers.local.minilm import get_embedder
 from embeddings import services
 from embeddings.models import VectorSpace
 from embeddings.vector_index import VectorCache
+from tests.celery_worker import _database_url
 
 pytestmark = pytest.mark.usefixtures("embeddings_env")
 
@@ -93,14 +94,6 @@ for line in sys.stdin:
              "index_ids": sorted(int(i) for i in index.ids)}
     print(json.dumps(reply), flush=True)
 """
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{Path(db['NAME']).resolve()}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 class Child:
