@@ -10,18 +10,15 @@ however fast or slow the machine runs."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from pathlib import Path
 
-import psutil
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from PIL import Image
 
 from quotas.models import QuotaAccount, Reservation
 from tests.celery_worker import wait_for
-from tests.video.conftest import media_files, upload, wait_terminal
+from tests.video.conftest import held_mid_job, media_files, upload, wait_terminal
 from tests.video.media_fixtures import frame_index_of, write_garbage
 from video import media, services
 from video.models import VideoFrame, VideoJob
@@ -36,57 +33,6 @@ def used_units(user) -> int:
 
 def job_files(media_root: Path, job: VideoJob) -> list[str]:
     return [name for name in media_files(media_root) if str(job.id) in name]
-
-
-def extraction_of(worker, job_id: str) -> psutil.Process | None:
-    """The worker's ffmpeg extracting this job's frames (the one run reporting -progress)."""
-    assert worker.proc is not None
-    for child in psutil.Process(worker.proc.pid).children(recursive=True):
-        try:
-            command = child.cmdline()
-        except (psutil.NoSuchProcess, psutil.ZombieProcess):
-            continue
-        if "-progress" in command and any(job_id in arg for arg in command):
-            return child
-    return None
-
-
-@contextmanager
-def held_mid_job(worker, job_id: str, *, min_progress: int = 10) -> Iterator[list[int]]:
-    """Wait until the worker is well into the job (claimed, writing frames, `min_progress`
-    reached), then hold it there by stopping its frame extraction; let it go on at exit. Yields
-    the progress values seen since the upload, in order."""
-    seen: list[int] = []
-
-    def busy():
-        job = VideoJob.objects.filter(id=job_id).first()
-        assert job is not None, "the job is gone"
-        assert job.status not in {"completed", "failed", "cancelled"}, f"job ended early: {job.status}"
-        seen.append(job.progress)
-        if job.status != "processing" or job.progress < min_progress:
-            return None
-        return extraction_of(worker, job_id)
-
-    extraction = wait_for(busy, timeout=90, interval=0.01, what="the worker to be mid-job")
-
-    def stopped() -> bool:
-        state = extraction.status()  # NoSuchProcess (a failure) if it ended before the signal
-        assert state != psutil.STATUS_ZOMBIE, "the frame extraction ended before it was held"
-        return state == psutil.STATUS_STOPPED
-
-    try:
-        extraction.suspend()
-        wait_for(stopped, timeout=30, interval=0.01, what="ffmpeg to stop")
-        job = VideoJob.objects.get(id=job_id)
-        # Held inside the extraction (5..90 %): whatever progress lines ffmpeg had already written
-        # are read, then the worker waits for more and cannot get past the extraction.
-        assert (job.status, job.attempts) == ("processing", 1)
-        assert min_progress <= job.progress <= 90
-        seen.append(job.progress)
-        yield seen
-    finally:
-        with suppress(psutil.NoSuchProcess):  # killed with its worker
-            extraction.resume()
 
 
 def test_upload_is_processed_by_the_worker(worker, client_a, clips, user):
