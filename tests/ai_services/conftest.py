@@ -18,13 +18,19 @@ from tests.celery_worker import celery_worker_process, worker  # noqa: F401 - fi
 TEST_KEY = "sk-test-Zq8RkVt3mP2xL9wN4cB7yH"
 
 
+# A provider timeout in the tests that expect one: far below the fake's `timeout_sleep`.
+SHORT_TIMEOUT_SECONDS = 0.5
+
+
 @pytest.fixture
 def openai_settings(settings, fake_openai):
-    """Every modality on the openai provider, pointed at the fake server, with quick timeouts."""
+    """Every modality on the openai provider, pointed at the fake server. The timeouts are far
+    above what the fake takes on a loaded machine: a request that timed out would be retried,
+    and the tests count the requests; the tests of timeouts set a short one themselves."""
     settings.OPENAI_API_KEY = TEST_KEY
     settings.OPENAI_BASE_URL = fake_openai.url
-    settings.OPENAI_TIMEOUT_SECONDS = 0.5
-    settings.OPENAI_CONNECT_TIMEOUT_SECONDS = 0.5
+    settings.OPENAI_TIMEOUT_SECONDS = 30.0
+    settings.OPENAI_CONNECT_TIMEOUT_SECONDS = 10.0
     settings.OPENAI_MAX_RETRIES = 2
     settings.AI_PROVIDER = "openai"
     settings.AI_PROVIDERS = dict.fromkeys(MODALITY_KEYS, "openai")

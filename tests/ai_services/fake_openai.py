@@ -51,8 +51,10 @@ class Recorded:
 class FakeOpenAIState:
     reply: str | None = None  # None: echo the last user message
     transcript: str = "the quick brown fox jumps over the lazy dog"
-    stream_delay: float = 0.0
     timeout_sleep: float = 3.0
+    # When set, a streamed answer stops after its first word until the gate opens (at most a
+    # minute): a test acts while the answer is certainly mid-stream, with no sleeps.
+    stream_gate: threading.Event | None = None
     # When set, speech requests wait for it (at most a minute) before answering: a test holds
     # calls open for as long as it needs, with no sleeps.
     speech_gate: threading.Event | None = None
@@ -293,8 +295,9 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 self.wfile.write(chunk({"content": piece}))
                 self.wfile.flush()
-                if self.server_fake.state.stream_delay:
-                    time.sleep(self.server_fake.state.stream_delay)
+                gate = self.server_fake.state.stream_gate
+                if index == 0 and gate is not None:
+                    gate.wait(timeout=60)
             self.wfile.write(chunk({}, finish="stop"))
             if (body.get("stream_options") or {}).get("include_usage"):
                 self.wfile.write(chunk({}, with_usage=usage, choices=False))

@@ -11,7 +11,7 @@ from ai_services.models import AIJob, Conversation, Message
 from quotas.models import Reservation
 from quotas.selectors import quota_account_get
 from quotas.services import quota_limit_set
-from tests.ai_services.conftest import TEST_KEY
+from tests.ai_services.conftest import SHORT_TIMEOUT_SECONDS, TEST_KEY
 
 URL = "/api/ai/chat"
 
@@ -211,6 +211,7 @@ def test_provider_failures_are_recorded_and_refunded(
 
 def test_provider_timeout_is_504(openai_settings, fake_openai, client_a, user):
     openai_settings.OPENAI_MAX_RETRIES = 0
+    openai_settings.OPENAI_TIMEOUT_SECONDS = SHORT_TIMEOUT_SECONDS
     fake_openai.state.timeout_sleep = 1.5
     fake_openai.fail_next("timeout")
     response = client_a.post(URL, {"message": "hi"}, format="json")

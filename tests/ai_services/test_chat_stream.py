@@ -6,6 +6,7 @@ run with real transactions."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -100,14 +101,17 @@ def test_stream_continues_the_conversation(openai_settings, fake_openai, client_
 def test_client_disconnect_mid_stream_still_completes_stores_and_bills(openai_settings, fake_openai, client_a, user):
     words = [f"word{i}" for i in range(12)]
     fake_openai.state.reply = " ".join(words)
-    fake_openai.state.stream_delay = 0.05
-    response = client_a.post(URL, {"message": "long answer", "stream": True}, format="json")
-    stream = iter(response.streaming_content)
-    start = parse_events(next(stream).decode())[0]
-    first_delta = parse_events(next(stream).decode())[0]
-    assert start[0] == "start"
-    assert first_delta[0] == "delta"
-    response.close()  # the app went away after the first word
+    gate = fake_openai.state.stream_gate = threading.Event()  # the provider holds after the first word
+    try:
+        response = client_a.post(URL, {"message": "long answer", "stream": True}, format="json")
+        stream = iter(response.streaming_content)
+        start = parse_events(next(stream).decode())[0]
+        first_delta = parse_events(next(stream).decode())[0]
+        assert start[0] == "start"
+        assert (first_delta[0], first_delta[1]["content"]) == ("delta", "word0 ")
+        response.close()  # the app went away after the first word, the rest still to come
+    finally:
+        gate.set()
 
     job = finished_job(start[1]["jobId"])
     assert job.status == "completed"

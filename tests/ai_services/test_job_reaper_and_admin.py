@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 from datetime import timedelta
 
@@ -138,15 +139,19 @@ def test_a_stream_stopped_while_running_is_refunded_and_its_late_answer_is_free(
     # The stream's thread outlives the stop: the answer is still stored, but not charged twice
     # and not charged at all, since its reservation was given back.
     fake_openai.state.reply = "A slow answer arrives word by word."
-    fake_openai.state.stream_delay = 0.05
-    response = client_a.post("/api/ai/chat", {"message": "Go slowly", "stream": True}, format="json")
-    stream = iter(response.streaming_content)
-    start = next(stream).decode()  # "event: start\ndata: {...}\n\n"
-    job_id = json.loads(start.split("data: ", 1)[1])["jobId"]
+    gate = fake_openai.state.stream_gate = threading.Event()  # the provider holds after the first word
+    try:
+        response = client_a.post("/api/ai/chat", {"message": "Go slowly", "stream": True}, format="json")
+        stream = iter(response.streaming_content)
+        start = next(stream).decode()  # "event: start\ndata: {...}\n\n"
+        job_id = json.loads(start.split("data: ", 1)[1])["jobId"]
+        assert "event: delta" in next(stream).decode()  # the stream's thread is mid-answer
 
-    assert services.ai_job_abandon(job_id=job_id, reason="Stopped by staff.")
-    assert not services.ai_job_abandon(job_id=job_id, reason="Stopped by staff.")  # only once
-    assert used_units(user) == 0
+        assert services.ai_job_abandon(job_id=job_id, reason="Stopped by staff.")
+        assert not services.ai_job_abandon(job_id=job_id, reason="Stopped by staff.")  # only once
+        assert used_units(user) == 0
+    finally:
+        gate.set()
 
     rest = b"".join(stream).decode()
     response.close()

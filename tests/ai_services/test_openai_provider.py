@@ -10,7 +10,7 @@ import pytest
 
 from ai_services.providers import PreparedImage, get_provider
 from core.exceptions import InvalidInput, ProviderError, ProviderTimeout, ProviderUnavailable
-from tests.ai_services.conftest import TEST_KEY
+from tests.ai_services.conftest import SHORT_TIMEOUT_SECONDS, TEST_KEY
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello there"}]
 
@@ -91,6 +91,7 @@ def test_400_is_not_retried(openai_settings, fake_openai):
 
 def test_timeout_is_retried_then_mapped_to_504(openai_settings, fake_openai):
     openai_settings.OPENAI_MAX_RETRIES = 1
+    openai_settings.OPENAI_TIMEOUT_SECONDS = SHORT_TIMEOUT_SECONDS
     fake_openai.state.timeout_sleep = 2.0
     fake_openai.fail_next("timeout", "timeout")
     with pytest.raises(ProviderTimeout) as caught:

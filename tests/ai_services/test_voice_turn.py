@@ -38,7 +38,6 @@ def voice_settings(openai_settings, fake_openai, tmp_path):
     local = {"transcribe": "local", "speak": "local", "embed": "local"}
     openai_settings.AI_PROVIDERS = {**openai_settings.AI_PROVIDERS, **local}
     openai_settings.EMBEDDINGS_CACHE_DIR = str(tmp_path / "vector-cache")
-    openai_settings.OPENAI_TIMEOUT_SECONDS = 30.0  # whisper is not in the way, but the box is shared
     fake_openai.state.reply = REPLY
     return openai_settings
 

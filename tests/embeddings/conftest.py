@@ -30,8 +30,9 @@ def fake_openai(fake_openai: FakeOpenAI, settings) -> FakeOpenAI:
     settings.OPENAI_BASE_URL = fake_openai.url
     settings.OPENAI_API_KEY = "sk-test-embeddings-0000"
     settings.OPENAI_MAX_RETRIES = 1
-    settings.OPENAI_TIMEOUT_SECONDS = 2.0
-    settings.OPENAI_CONNECT_TIMEOUT_SECONDS = 1.0
+    # Far above what the fake takes on a loaded machine: a timed-out request would be retried.
+    settings.OPENAI_TIMEOUT_SECONDS = 30.0
+    settings.OPENAI_CONNECT_TIMEOUT_SECONDS = 10.0
     return fake_openai
 
 

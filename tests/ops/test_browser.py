@@ -33,9 +33,12 @@ pytestmark = [
 
 @pytest.fixture
 def page(live_server) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # expect() has a timeout of its own (5 s), apart from the context's: Swagger UI rendering the
+    # whole schema can take longer than that on a loaded machine.
+    expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 1000})

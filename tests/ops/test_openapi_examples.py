@@ -137,7 +137,7 @@ def providers(settings, openai_server, tmp_path):
     settings.OPENAI_API_KEY = "sk-test-examples-0000"
     settings.OPENAI_BASE_URL = openai_server.url
     settings.OPENAI_MAX_RETRIES = 0
-    settings.OPENAI_TIMEOUT_SECONDS = 5.0
+    settings.OPENAI_TIMEOUT_SECONDS = 30.0  # far above what the fake takes on a loaded machine
     settings.AI_PROVIDER = "openai"
     settings.AI_PROVIDERS = {**dict.fromkeys(("chat", "transcribe", "speak", "vision"), "openai"), "embed": "local"}
     settings.EMBEDDINGS_CACHE_DIR = str(tmp_path / "vector-cache")

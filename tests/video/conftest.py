@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from django.conf import settings as django_settings
 from imageio_ffmpeg import get_ffmpeg_exe
@@ -15,7 +18,14 @@ from imageio_ffmpeg import get_ffmpeg_exe
 from bench.server import request_json, running_server
 from bench.video_upload_bench import GUNICORN_ARGS, upload_server_env
 from core import ffmpeg as core_ffmpeg
-from tests.celery_worker import _broker_url, _database_url, celery_worker_process, wait_for, worker  # noqa: F401 - fixtures
+from tests.celery_worker import (  # noqa: F401 - fixtures
+    WorkerProcess,
+    _broker_url,
+    _database_url,
+    celery_worker_process,
+    wait_for,
+    worker,
+)
 from tests.conftest import PASSWORD
 from tests.video.media_fixtures import make_clip, truncate_copy, write_garbage
 
@@ -167,6 +177,59 @@ def wait_terminal(job_id, *, timeout: float = 90.0):
         return job if job is not None and job.status in TERMINAL else None
 
     return wait_for(done, timeout=timeout, what=f"job {job_id} to finish")
+
+
+def extraction_of(running: WorkerProcess, job_id: str) -> psutil.Process | None:
+    """The worker's ffmpeg extracting this job's frames (the one run reporting -progress)."""
+    assert running.proc is not None
+    for child in psutil.Process(running.proc.pid).children(recursive=True):
+        try:
+            command = child.cmdline()
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+        if "-progress" in command and any(job_id in arg for arg in command):
+            return child
+    return None
+
+
+@contextmanager
+def held_mid_job(running: WorkerProcess, job_id: str, *, min_progress: int = 10) -> Iterator[list[int]]:
+    """Wait until the worker is well into the job (claimed, writing frames, `min_progress`
+    reached), then hold it there by stopping its frame extraction; let it go on at exit. Yields
+    the progress values seen since the upload, in order."""
+    from video.models import VideoJob
+
+    seen: list[int] = []
+
+    def busy():
+        job = VideoJob.objects.filter(id=job_id).first()
+        assert job is not None, "the job is gone"
+        assert job.status not in {"completed", "failed", "cancelled"}, f"job ended early: {job.status}"
+        seen.append(job.progress)
+        if job.status != "processing" or job.progress < min_progress:
+            return None
+        return extraction_of(running, job_id)
+
+    extraction = wait_for(busy, timeout=90, interval=0.01, what="the worker to be mid-job")
+
+    def stopped() -> bool:
+        state = extraction.status()  # NoSuchProcess (a failure) if it ended before the signal
+        assert state != psutil.STATUS_ZOMBIE, "the frame extraction ended before it was held"
+        return state == psutil.STATUS_STOPPED
+
+    try:
+        extraction.suspend()
+        wait_for(stopped, timeout=30, interval=0.01, what="ffmpeg to stop")
+        job = VideoJob.objects.get(id=job_id)
+        # Held inside the extraction (5..90 %): whatever progress lines ffmpeg had already written
+        # are read, then the worker waits for more and cannot get past the extraction.
+        assert (job.status, job.attempts) == ("processing", 1)
+        assert min_progress <= job.progress <= 90
+        seen.append(job.progress)
+        yield seen
+    finally:
+        with suppress(psutil.NoSuchProcess):  # killed with its worker
+            extraction.resume()
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """GET /api/video/jobs/{id}/events: the job's progress as Server-Sent Events. Behind gunicorn
 (gthread, the default) each change of the row is one event, in order, while other requests are
 served, and the stream closes after the terminal status; a reconnect with Last-Event-ID starts with
-the current state; a real worker's job streams increasing progress to its end; another user gets
-404, no token 401, a finished job one event."""
+the current state; a real worker's job, held mid-run while the stream opens, streams its progress
+from there to its end; another user gets 404, no token 401, a finished job one event."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from bench.server import request_json, running_server
 from bench.video_upload_bench import stream_upload
-from tests.video.conftest import wait_terminal
+from tests.video.conftest import held_mid_job, wait_terminal
 from tests.video.test_resumable_client import GTHREAD, token_for, web_env
 from video.events.stream import JobState, StatusEvent, video_job_events
 from video.models import VideoJob
@@ -192,18 +192,23 @@ def test_the_stream_follows_a_real_job_to_its_end(web, worker, user, clips):
     assert status == 202, body
     job = VideoJob.objects.get(id=body["data"]["id"])
 
-    conn, stream = stream_of(web.port, job, token)
-    seen = list(stream)  # ends when the server closes the stream after the terminal status
+    # The stream opens while the job is held mid-run, so it starts there however fast the job is.
+    with held_mid_job(worker, str(job.id)):
+        conn, stream = stream_of(web.port, job, token)
+        first = next(stream)
+    seen = [first, *stream]  # ends when the server closes the stream after the terminal status
     conn.close()
 
     job = wait_terminal(job.id)
     assert job.status == "completed", f"{job.error}\n{worker.log()}"
-    assert seen[0]["event"] == "status"
+    assert (first["event"], first["data"]["status"]) == ("status", "processing")
+    assert first["id"] == f"processing-{first['data']['progress']}"
+    assert 10 <= first["data"]["progress"] <= 90
     assert (seen[-1]["event"], seen[-1]["id"], seen[-1]["data"]["status"]) == ("status", "completed-100", "completed")
     # How many of the worker's progress writes a poll sees depends on the machine's speed; the
-    # row-driven test above pins one event per change. Here: some progress, never going back.
+    # row-driven test above pins one event per change. Here: progress from mid-run on, never back.
     progress = [event["data"]["progress"] for event in seen if event["event"] == "progress"]
-    assert progress, seen
     assert progress == sorted(progress)
     assert len(set(progress)) == len(progress)
+    assert all(first["data"]["progress"] < percent < 100 for percent in progress)
     assert len({event["id"] for event in seen}) == len(seen)
