@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import ForeignKey, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -192,9 +192,7 @@ def ai_job_succeed(
         usage={"tokens": tokens, "processing_ms": elapsed_ms, **(usage or {})},
         job=job,
     )
-    if stored is not None:
-        _related_forget(job)
-    else:
+    if stored is None:
         # Given up for lost (and refunded) while it ran, by staff or the reaper: the answer that
         # came after all is delivered, free.
         values["units_charged"] = 0
@@ -205,14 +203,6 @@ def ai_job_succeed(
         _reload(job, status=AIJob.Status.COMPLETED, error="", error_code="", **values)
     _record_metric(job)
     return job
-
-
-def _related_forget(job: AIJob) -> None:
-    """Drop the related rows loaded with the job (the reservation, now settled), as reading the
-    job again would: whoever asks for them next reads them as they are now."""
-    for field in AIJob._meta.concrete_fields:
-        if isinstance(field, ForeignKey) and field.is_cached(job):
-            field.delete_cached_value(job)
 
 
 def _reload(job: AIJob, **values: Any) -> None:

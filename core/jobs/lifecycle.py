@@ -22,7 +22,7 @@ from typing import Any, Generic
 
 from celery import current_app
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, ForeignKey, Model, Q, QuerySet
 from django.utils import timezone
 
 from core.jobs.kinds import J, JobKind
@@ -165,7 +165,9 @@ def job_complete_stored(
     Without `job` the row is read back in the same transaction. With `job` (the caller's copy of
     the row, the one it claimed or created) it is not read again: the UPDATE matched the run's
     token, and while a run holds its token nothing else writes the row, so the row is that copy
-    with the values just written, which are set on it; its billing relation is settled as loaded."""
+    with the values just written, which are set on it. Its billing relation is settled as loaded,
+    then dropped from the returned job (as reading the row again would), so whoever asks for it
+    next reads it as settled."""
     now = timezone.now()
     values: dict[str, Any] = {
         "progress": 100,
@@ -188,7 +190,15 @@ def job_complete_stored(
             for name, value in values.items():
                 setattr(job, name, value)
         kind.billing.settle(job, units=units, usage=usage)
+    _relations_forget(job)
     return job
+
+
+def _relations_forget(job: Model) -> None:
+    """Drop the related rows cached on `job`, as `refresh_from_db` does."""
+    for model_field in job._meta.concrete_fields:
+        if isinstance(model_field, ForeignKey) and model_field.is_cached(job):
+            model_field.delete_cached_value(job)
 
 
 def job_fail(
