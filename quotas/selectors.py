@@ -11,10 +11,12 @@ from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Avg, Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from core.compiled_queries import CompiledQuery, PerConnection, query_compile
 from quotas.modalities import Service
 from quotas.models import QuotaAccount, Reservation, UsageEntry
 from quotas.pricing import WARNING_RATIO
@@ -94,9 +96,31 @@ def quota_account_get(*, user: AbstractBaseUser) -> QuotaAccount:
     who has none yet: call `quotas.services.quota_account_ensure` where one must exist."""
     account = quota_account_memoized(user=user)
     if account is None:
-        account = QuotaAccount.objects.get(user_id=user.pk)
+        account = _account_read(user_id=user.pk)
         quota_account_remember(user=user, account=account)
     return account
+
+
+# The user id the read is compiled with (core.compiled_queries): no real user has it.
+_USER_SENTINEL = -7_355_608_115
+_account_reads: PerConnection[tuple[CompiledQuery, list[str]]] = PerConnection()
+
+
+def _account_read(*, user_id: int, using: str = DEFAULT_DB_ALIAS) -> QuotaAccount:
+    """`QuotaAccount.objects.get(user_id=user_id)`, compiled once per connection: the X-Quota-*
+    headers read the account again after every request that charged it."""
+    connection = connections[using]
+
+    def build() -> tuple[CompiledQuery, list[str]]:
+        query = QuotaAccount.objects.using(using).filter(user_id=_USER_SENTINEL).order_by().query
+        compiled = query_compile(query, connection, [_USER_SENTINEL])
+        return compiled, [column[0].target.attname for column in compiled.compiler.select]
+
+    compiled, names = _account_reads.get(connection, "account", build)
+    rows = compiled.rows(connection, [user_id])
+    if not rows:
+        raise QuotaAccount.DoesNotExist(f"user {user_id} has no quota account")
+    return QuotaAccount.from_db(using, names, rows[0])
 
 
 def quota_account_summary(account: QuotaAccount) -> QuotaSummary:
