@@ -35,17 +35,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from core.api.envelope import counted
+from core.compiled_queries import CompiledQuery, PerConnection, row_insert, update_compile
 from core.exceptions import InvalidInput, QuotaExceeded
 from core.metrics import record_units_charged
 from core.timestamps import iso_z
@@ -200,43 +202,76 @@ def quota_reserve(
         raise ValueError(f"unknown service {service!r}")
     account = quota_account_ensure(user=user)
     with transaction.atomic():
-        for _attempt in range(2):
-            # The period is part of the condition: if a reset slipped in since the account was
-            # read, the charge must be recorded against the new period, so read it and retry.
-            taken = QuotaAccount.objects.filter(
-                pk=account.pk, period_start=account.period_start, used__lte=F("limit") - units
-            ).update(used=F("used") + units, updated_at=timezone.now())
-            if taken:
-                break
-            period_start = account.period_start
-            account.refresh_from_db()
-            if account.period_start == period_start:
-                break
-        if not taken:
-            quota_account_forget(user=user)
-            raise _exceeded(account, units)
-        reservation = Reservation.objects.create(
-            user_id=user.pk,
-            service=service,
-            units=units,
-            period_start=account.period_start,
-            job_type=job_type,
-            job_id=str(job_id),
-        )
-        UsageEntry.objects.create(
-            user_id=user.pk,
-            service=service,
-            kind=UsageEntry.Kind.CHARGE,
-            units=units,
-            reservation=reservation,
-            period_start=account.period_start,
-            job_type=job_type,
-            job_id=str(job_id),
-        )
+        taken = _units_take(account, units)
+        if taken:
+            # Inserted through statements compiled once per connection: every paid call makes these.
+            job = {"job_type": job_type, "job_id": str(job_id)}
+            reservation = Reservation(
+                user_id=user.pk, service=service, units=units, period_start=account.period_start, **job
+            )
+            row_insert(reservation)
+            charge = UsageEntry(
+                user_id=user.pk,
+                service=service,
+                kind=UsageEntry.Kind.CHARGE,
+                units=units,
+                reservation=reservation,
+                period_start=account.period_start,
+                **job,
+            )
+            row_insert(charge)
     quota_account_forget(user=user)
+    if not taken:
+        raise _exceeded(account, units)
     quota_account_changed(user_id=user.pk)
     record_units_charged(service=service, units=units)
     return reservation
+
+
+# Sentinels the account's two hot UPDATEs are compiled with (core.compiled_queries): no real
+# account id, period, moment or charge.
+_ACCOUNT_SENTINEL = -7_355_608_116
+_UNITS_SENTINELS = (-7_355_608_117, -7_355_608_118)
+_PERIOD_SENTINEL = datetime(1901, 2, 3, 4, 5, 6, 789_013, tzinfo=UTC)
+_NOW_SENTINEL = datetime(1901, 2, 3, 4, 5, 6, 789_014, tzinfo=UTC)
+_DATETIME = QuotaAccount._meta.get_field("updated_at")
+_account_updates: PerConnection[CompiledQuery] = PerConnection()
+
+
+def _charge_compile(connection: BaseDatabaseWrapper) -> CompiledQuery:
+    charge, limit_room = _UNITS_SENTINELS
+    period, now = (_DATETIME.get_db_prep_value(value, connection) for value in (_PERIOD_SENTINEL, _NOW_SENTINEL))
+    rows = QuotaAccount.objects.filter(
+        pk=_ACCOUNT_SENTINEL, period_start=_PERIOD_SENTINEL, used__lte=F("limit") - limit_room
+    )
+    return update_compile(
+        rows,
+        connection,
+        [_ACCOUNT_SENTINEL, period, limit_room, charge, now],
+        used=F("used") + charge,
+        updated_at=_NOW_SENTINEL,
+    )
+
+
+def _units_take(account: QuotaAccount, units: int) -> bool:
+    """Add `units` to `used` if they fit under the limit, in the account's current period."""
+    connection = transaction.get_connection()
+    # Compiled once per connection: every paid call runs it.
+    charge = _account_updates.get(connection, "charge", lambda: _charge_compile(connection))
+    for _attempt in range(2):
+        # The period is part of the condition: if a reset slipped in since the account was read,
+        # the charge must be recorded against the new period, so read it and retry.
+        period, now = (
+            _DATETIME.get_db_prep_value(value, connection) for value in (account.period_start, timezone.now())
+        )
+        taken = charge.execute(connection, [account.pk, period, units, units, now])
+        if taken:
+            return True
+        period_start = account.period_start
+        account.refresh_from_db()
+        if account.period_start == period_start:
+            return False
+    return False
 
 
 def quota_account_lock(*, user: AbstractBaseUser) -> None:
@@ -245,7 +280,14 @@ def quota_account_lock(*, user: AbstractBaseUser) -> None:
     write, so SQLite takes its write lock at once (a read-then-write transaction there fails
     with "database is locked" instead of waiting)."""
     account = quota_account_ensure(user=user)
-    QuotaAccount.objects.filter(pk=account.pk).update(updated_at=F("updated_at"))
+    connection = transaction.get_connection()
+
+    def build() -> CompiledQuery:
+        rows = QuotaAccount.objects.filter(pk=_ACCOUNT_SENTINEL)
+        return update_compile(rows, connection, [_ACCOUNT_SENTINEL], updated_at=F("updated_at"))
+
+    # Compiled once per connection: every AI call made in a request takes this lock.
+    _account_updates.get(connection, "lock", build).execute(connection, [account.pk])
 
 
 def _exceeded(account: QuotaAccount, units: int) -> QuotaExceeded:

@@ -26,6 +26,7 @@ from ai_services.services.grounding import (
     grounding_units,
 )
 from ai_services.services.jobs import JobCall, ai_job_begin, ai_job_failures_recorded, ai_job_succeed, text_summary
+from core.compiled_queries import row_insert
 from quotas.modalities import CHAT
 
 TITLE_CHARS = 60
@@ -175,7 +176,7 @@ def chat_store(*, plan: ChatPlan, call: JobCall, result: ChatResult) -> ChatOutc
         if conversation is None:
             # A conversation this request creates holds its two messages from the start: no other
             # request can add to it before this one commits.
-            conversation = Conversation.objects.create(
+            conversation = Conversation(
                 id=plan.conversation_id,
                 user=plan.user,
                 title=_title_from(plan.message),
@@ -183,6 +184,7 @@ def chat_store(*, plan: ChatPlan, call: JobCall, result: ChatResult) -> ChatOutc
                 system_prompt=plan.system_prompt,
                 message_count=2,
             )
+            row_insert(conversation)
         else:
             # Positions are taken with one conditional UPDATE, so concurrent messages in one
             # conversation never collide; only the count it left is read back.
@@ -201,23 +203,24 @@ def chat_store(*, plan: ChatPlan, call: JobCall, result: ChatResult) -> ChatOutc
                 plan.system_prompt,
                 now,
             )
-        user_message, answer = Message.objects.bulk_create(
-            [
-                Message(
-                    conversation=conversation,
-                    role=Message.Role.USER,
-                    content=plan.message,
-                    tokens=plan.message_tokens,
-                    position=conversation.message_count - 1,
-                ),
-                Message(
-                    conversation=conversation,
-                    role=Message.Role.ASSISTANT,
-                    content=result.content,
-                    tokens=token_counter.count_message_tokens(result.content),
-                    position=conversation.message_count,
-                ),
-            ]
+        # Every answer writes these two rows: their INSERT is compiled once per connection.
+        user_message = row_insert(
+            Message(
+                conversation=conversation,
+                role=Message.Role.USER,
+                content=plan.message,
+                tokens=plan.message_tokens,
+                position=conversation.message_count - 1,
+            )
+        )
+        answer = row_insert(
+            Message(
+                conversation=conversation,
+                role=Message.Role.ASSISTANT,
+                content=result.content,
+                tokens=token_counter.count_message_tokens(result.content),
+                position=conversation.message_count,
+            )
         )
         job = ai_job_succeed(
             call,

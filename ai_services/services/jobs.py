@@ -29,6 +29,7 @@ from accounts.models import User
 from ai_services.concurrency import ai_call_slot_take
 from ai_services.models import AIJob, Conversation
 from core.api.outages import BROKER_ERRORS
+from core.compiled_queries import row_insert
 from core.exceptions import ApplicationError
 from core.jobs.kinds import JobKind
 from core.jobs.lifecycle import ReapReport, job_complete_stored, job_fail, jobs_reap
@@ -138,7 +139,7 @@ def ai_job_begin(
             user=user, service=modality.service, units=units, job_type=JOB_RESERVATION_TYPE, job_id=str(job_id)
         )
         # In the same transaction: a job that cannot be created takes its reservation with it.
-        job = AIJob.objects.create(
+        job = AIJob(
             id=job_id,
             user=user,
             type=modality.value,
@@ -152,6 +153,7 @@ def ai_job_begin(
             claim_token=token,
             started_at=timezone.now() if runs_now else None,
         )
+        row_insert(job)  # compiled once per connection: every AI call makes one
     return JobCall(job=job, reservation=reservation, started=time.perf_counter(), token=token)
 
 

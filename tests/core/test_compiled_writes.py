@@ -1,0 +1,109 @@
+"""Writes compiled once per connection (`core.compiled_queries`) store what the ORM's own would."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+from django.db.models import F, Model
+
+from ai_services.models import AIJob, Conversation
+from core.compiled_queries import row_insert, update_compile
+from quotas.modalities import CHAT
+from quotas.models import QuotaAccount, Reservation, UsageEntry
+from quotas.services import quota_account_ensure
+
+pytestmark = pytest.mark.django_db
+
+
+def _stored(obj: Model) -> dict[str, object]:
+    row = type(obj).objects.get(pk=obj.pk)
+    return {field.attname: getattr(row, field.attname) for field in type(obj)._meta.concrete_fields}
+
+
+def _same_row(inserted: Model, by_orm: Model, *, differing: set[str]) -> None:
+    """Both rows as stored are equal but for `differing`, and each is what its instance holds."""
+    ours, theirs = _stored(inserted), _stored(by_orm)
+    assert ours == {field.attname: getattr(inserted, field.attname) for field in type(inserted)._meta.concrete_fields}
+    assert {name: value for name, value in ours.items() if name not in differing} == {
+        name: value for name, value in theirs.items() if name not in differing
+    }
+
+
+def test_a_job_row_is_the_orms(user) -> None:
+    conversation = row_insert(Conversation(user=user, title="Hello", message_count=2))
+    reservation = Reservation.objects.create(user=user, service=CHAT.service, units=2, period_start=datetime.now(UTC))
+    values = {
+        "user": user,
+        "type": CHAT.value,
+        "status": AIJob.Status.PROCESSING,
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "input": {"message": "Hi — ça va?", "nested": [1, 2.5, None, True]},
+        "units_charged": 2,
+        "conversation": conversation,
+        "reservation": reservation,
+        "claim_token": "abc",
+        "started_at": datetime(2026, 5, 6, 7, 8, 9, 123456, tzinfo=UTC),
+    }
+    inserted = row_insert(AIJob(id=uuid.uuid4(), **values))
+    by_orm = AIJob.objects.create(id=uuid.uuid4(), **values)
+
+    assert inserted._state.adding is False
+    assert inserted._state.db == "default"
+    assert inserted.created_at is not None  # auto_now_add, set by the field as `save` does
+    _same_row(inserted, by_orm, differing={"id", "created_at", "updated_at"})
+    assert _stored(inserted)["input"] == values["input"]
+    assert _stored(conversation)["title"] == "Hello"
+
+
+def test_an_auto_incremented_key_is_read_back(user) -> None:
+    reservation = Reservation.objects.create(user=user, service=CHAT.service, units=2, period_start=datetime.now(UTC))
+    values = {"user": user, "service": CHAT.service, "kind": UsageEntry.Kind.CHARGE, "units": 2}
+    values |= {"reservation": reservation, "period_start": reservation.period_start, "job_id": "j"}
+    first = row_insert(UsageEntry(**values))
+    by_orm = UsageEntry.objects.create(**values)
+    second = row_insert(UsageEntry(**values))
+
+    assert isinstance(first.pk, int)
+    assert first.pk < by_orm.pk < second.pk
+    _same_row(first, by_orm, differing={"id", "created_at"})
+
+
+def test_the_key_is_read_back_where_inserts_return_nothing(user, monkeypatch) -> None:
+    # SQLite before 3.35 has no INSERT ... RETURNING: the row is then saved by the ORM, which
+    # reads the key its own way there.
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL always returns the inserted row's columns")
+    monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
+    reservation = Reservation.objects.create(user=user, service=CHAT.service, units=2, period_start=datetime.now(UTC))
+    values = {"user": user, "service": CHAT.service, "kind": UsageEntry.Kind.CHARGE, "units": 3}
+    entry = row_insert(UsageEntry(reservation=reservation, period_start=reservation.period_start, **values))
+    assert UsageEntry.objects.get(pk=entry.pk).units == 3
+
+
+def test_an_expression_is_refused_and_nothing_is_written(user) -> None:
+    before = Conversation.objects.count()
+    with pytest.raises(TypeError, match="expression"):
+        row_insert(Conversation(user=user, title="x", message_count=F("message_count") + 1))
+    assert Conversation.objects.count() == before
+
+
+def test_a_compiled_update_changes_what_the_querysets_would(make_user) -> None:
+    accounts = [quota_account_ensure(user=make_user()) for _ in range(3)]
+    sentinel = -9_000_000_001
+    compiled = update_compile(
+        QuotaAccount.objects.filter(pk=sentinel, used__lte=F("limit") - 5),
+        connection,
+        [sentinel],
+        used=F("used") + 5,
+    )
+    QuotaAccount.objects.filter(pk=accounts[1].pk).update(used=F("limit") - 4)
+
+    assert compiled.execute(connection, [accounts[0].pk]) == 1
+    assert compiled.execute(connection, [accounts[1].pk]) == 0  # does not fit: the condition holds
+    assert compiled.execute(connection, [-1]) == 0
+    used = dict(QuotaAccount.objects.filter(pk__in=[a.pk for a in accounts]).values_list("pk", "used"))
+    assert used == {accounts[0].pk: 5, accounts[1].pk: accounts[1].limit - 4, accounts[2].pk: 0}
