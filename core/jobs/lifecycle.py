@@ -179,7 +179,9 @@ def job_complete_stored(
         "completed_at": now,
         "updated_at": now,
     }
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction: nothing here raises but the database, and then
+    # the caller's transaction (which stores the job's results) must fail as a whole anyway.
+    with transaction.atomic(savepoint=False):
         rows = _owned(kind, job_id, token).update(**values)
         if not rows:
             return None
