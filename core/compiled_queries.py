@@ -13,7 +13,7 @@ ORM's insert compiler wrote for the model (`row_insert`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 from weakref import WeakKeyDictionary
@@ -173,3 +173,64 @@ def _returned(compiled: CompiledInsert, connection: BaseDatabaseWrapper, cursor:
     if compiled.converters:
         row = next(iter(compiler.apply_converters([row], compiled.converters)))
     return row
+
+
+@dataclass(frozen=True)
+class CompiledUpdate:
+    """An UPDATE of plain values under equality conditions, as the ORM's update compiler wrote it."""
+
+    sql: str
+    where: tuple[Field[Any, Any], ...]
+
+
+_updates: PerConnection[CompiledUpdate] = PerConnection()
+
+
+def rows_update(
+    model: type[Model], *, where: Mapping[str, Any], values: Mapping[str, Any], using: str = DEFAULT_DB_ALIAS
+) -> int:
+    """`model.objects.filter(**where).update(**values)`: the number of rows changed.
+
+    For equality conditions on concrete fields (or `pk`), none None, and plain values (a related
+    row stands for its key), the statement is compiled once per connection and shape (the names,
+    and which values are NULL, which the ORM writes into the SQL) and values are converted as the
+    ORM's update compiler converts them. Values with an expression go through the ORM."""
+    manager = model._base_manager.db_manager(using)
+    if any(hasattr(value, "resolve_expression") for value in values.values()):
+        return manager.filter(**where).update(**values)
+    if any(value is None for value in where.values()):
+        raise TypeError("a condition on None is IS NULL: update the rows with the ORM")
+    connection = connections[using]
+    settings: list[Any] = []
+    for name, value in values.items():
+        field = _concrete_field(model, name)
+        if hasattr(value, "prepare_database_save"):
+            value = value.prepare_database_save(field)
+        settings.append(field.get_db_prep_save(value, connection))
+    shape = (model, tuple(where), tuple((name, value is None) for name, value in zip(values, settings, strict=True)))
+
+    def build() -> CompiledUpdate:
+        rows = manager.all()
+        for name, value in where.items():  # one condition at a time: their parameters in this order
+            rows = rows.filter(**{name: value})
+        query = cast(UpdateQuery, rows.query.chain(UpdateQuery))
+        query.add_update_values(dict(values))
+        sql, params = query.get_compiler(connection=connection).as_sql()
+        if len(params) != sum(1 for value in settings if value is not None) + len(where):
+            raise TypeError(f"{model._meta.label}'s UPDATE does not take one parameter per value: use the ORM")
+        return CompiledUpdate(sql=sql, where=tuple(_concrete_field(model, name) for name in where))
+
+    compiled = _updates.get(connection, shape, build)
+    params = [value for value in settings if value is not None]
+    for field, value in zip(compiled.where, where.values(), strict=True):
+        params.append(field.get_db_prep_value(value, connection))
+    with transaction.mark_for_rollback_on_error(using=using), connection.cursor() as cursor:
+        cursor.execute(compiled.sql, params)
+        return cursor.rowcount
+
+
+def _concrete_field(model: type[Model], name: str) -> Field[Any, Any]:
+    field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    if not isinstance(field, Field) or not field.concrete:
+        raise TypeError(f"{model._meta.label}.{name} is not a concrete field")
+    return field

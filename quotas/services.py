@@ -47,7 +47,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from core.api.envelope import counted
-from core.compiled_queries import CompiledQuery, PerConnection, row_insert, update_compile
+from core.compiled_queries import CompiledQuery, PerConnection, row_insert, rows_update, update_compile
 from core.exceptions import InvalidInput, QuotaExceeded
 from core.metrics import record_units_charged
 from core.timestamps import iso_z
@@ -350,8 +350,10 @@ def reservation_settle(
         # the transaction starts by writing, so SQLite takes its write lock (and waits for it)
         # up front instead of failing to upgrade a read lock under concurrency.
         closed_at = timezone.now()
-        claimed = Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.RESERVED).update(
-            status=Reservation.Status.SETTLED, closed_at=closed_at, **usage_values
+        claimed = rows_update(  # compiled once per connection: every paid call settles
+            Reservation,
+            where={"pk": reservation.pk, "status": Reservation.Status.RESERVED},
+            values={"status": Reservation.Status.SETTLED, "closed_at": closed_at, **usage_values},
         )
         if not claimed:
             return Reservation.objects.get(pk=reservation.pk)

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import F, ForeignKey, Model, Q, QuerySet
 from django.utils import timezone
 
+from core.compiled_queries import rows_update
 from core.jobs.kinds import J, JobKind
 from core.jobs.models import JobStatus
 
@@ -182,7 +183,9 @@ def job_complete_stored(
     # No savepoint inside a caller's transaction: nothing here raises but the database, and then
     # the caller's transaction (which stores the job's results) must fail as a whole anyway.
     with transaction.atomic(savepoint=False):
-        rows = _owned(kind, job_id, token).update(**values)
+        # `_owned(...).update(**values)`, compiled once per connection: every job's completion runs it.
+        owned = {"pk": job_id, "status": JobStatus.RUNNING, "claim_token": token}
+        rows = rows_update(kind.model, where=owned, values=values)
         if not rows:
             return None
         # A value computed by the database (an expression) is only known by reading the row.

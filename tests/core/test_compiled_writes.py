@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import F, Model
 
 from ai_services.models import AIJob, Conversation
-from core.compiled_queries import row_insert, update_compile
+from core.compiled_queries import row_insert, rows_update, update_compile
 from quotas.modalities import CHAT
 from quotas.models import QuotaAccount, Reservation, UsageEntry
 from quotas.services import quota_account_ensure
@@ -107,3 +107,46 @@ def test_a_compiled_update_changes_what_the_querysets_would(make_user) -> None:
     assert compiled.execute(connection, [-1]) == 0
     used = dict(QuotaAccount.objects.filter(pk__in=[a.pk for a in accounts]).values_list("pk", "used"))
     assert used == {accounts[0].pk: 5, accounts[1].pk: accounts[1].limit - 4, accounts[2].pk: 0}
+
+
+def test_an_update_of_plain_values_is_the_orms(user) -> None:
+    conversation = Conversation.objects.create(user=user, title="Hi")
+    jobs = [
+        AIJob.objects.create(id=uuid.uuid4(), user=user, type=CHAT.value, status=AIJob.Status.PROCESSING, claim_token=t)
+        for t in ("", "token", "token")
+    ]
+    done = datetime(2026, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    values = {
+        "status": AIJob.Status.COMPLETED,
+        "output": {"response": "Bonjour — ça va?", "usage": [1, 2.5, None]},
+        "tokens_used": 42,
+        "conversation": conversation,
+        "completed_at": done,
+        "error": "",
+    }
+    running = {"status": AIJob.Status.PROCESSING, "claim_token": "token"}
+
+    assert rows_update(AIJob, where={"pk": jobs[1].pk, **running}, values=values) == 1
+    assert AIJob.objects.filter(pk=jobs[2].pk, **running).update(**values) == 1
+    created = {"id", "created_at", "updated_at"}  # set when each was created
+    ours, theirs = _stored(jobs[1]), _stored(jobs[2])
+    assert {k: v for k, v in ours.items() if k not in created} == {k: v for k, v in theirs.items() if k not in created}
+    stored = AIJob.objects.get(pk=jobs[1].pk)
+    assert stored.output == values["output"]
+    assert stored.conversation_id == conversation.pk
+    assert stored.completed_at == done
+
+    # A condition that no longer holds changes nothing; an empty string is a value like another.
+    assert rows_update(AIJob, where={"pk": jobs[1].pk, **running}, values=values) == 0
+    assert rows_update(AIJob, where={"pk": jobs[0].pk, "claim_token": ""}, values={"conversation": None}) == 1
+    assert rows_update(AIJob, where={"pk": jobs[1].pk}, values={"conversation": None, "tokens_used": 7}) == 1
+    assert AIJob.objects.get(pk=jobs[1].pk).conversation_id is None
+    assert AIJob.objects.get(pk=jobs[1].pk).tokens_used == 7
+
+
+def test_an_update_with_an_expression_goes_through_the_orm(user) -> None:
+    job = AIJob.objects.create(id=uuid.uuid4(), user=user, type=CHAT.value, progress=10)
+    assert rows_update(AIJob, where={"pk": job.pk}, values={"progress": F("progress") + 5}) == 1
+    assert AIJob.objects.get(pk=job.pk).progress == 15
+    with pytest.raises(TypeError, match="IS NULL"):
+        rows_update(AIJob, where={"conversation": None}, values={"progress": 0})
