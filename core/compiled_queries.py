@@ -1,14 +1,18 @@
-"""Querysets compiled once per database connection and run again with new values.
+"""Statements compiled once per database connection and run again with new values.
 
 A few statements run on nearly every request or paid call: the device-session lookup of
 authentication, the count of a user's running AI calls, the rows of a search's hits, the quota
-charge and the rows every AI call writes. For them, building and compiling the queryset cost more
-than the database's work. Such a queryset is built once with sentinel values
-(values no real row can hold) where the request's values go; its compiled SQL and parameters are
-kept per connection (one per thread and alias, and the SQL is that vendor's), and each run puts
-the request's values where the sentinels stood. Rows pass through the ORM's own converters, so
-they are what the queryset itself would return. New rows are inserted with the statement the
-ORM's insert compiler wrote for the model (`row_insert`).
+charge, and the rows every AI call writes and completes. For them, building and compiling the
+queryset cost more than the database's work.
+
+- A query (`query_compile`, `update_compile`) is built once with sentinel values (values no real
+  row can hold) where the request's values go; its compiled SQL and parameters are kept per
+  connection (one per thread and alias, and the SQL is that vendor's), and each run puts the
+  request's values where the sentinels stood. Rows pass through the ORM's own converters, so they
+  are what the queryset itself would return.
+- A new row (`row_insert`) is inserted with the statement the ORM's insert compiler wrote for its
+  model, and plain values under equality conditions (`rows_update`) are written with the one its
+  update compiler wrote for that shape; values are converted by the fields themselves.
 """
 
 from __future__ import annotations
@@ -201,13 +205,13 @@ def rows_update(
     if any(value is None for value in where.values()):
         raise TypeError("a condition on None is IS NULL: update the rows with the ORM")
     connection = connections[using]
-    settings: list[Any] = []
+    prepared: list[Any] = []
     for name, value in values.items():
         field = _concrete_field(model, name)
         if hasattr(value, "prepare_database_save"):
             value = value.prepare_database_save(field)
-        settings.append(field.get_db_prep_save(value, connection))
-    shape = (model, tuple(where), tuple((name, value is None) for name, value in zip(values, settings, strict=True)))
+        prepared.append(field.get_db_prep_save(value, connection))
+    shape = (model, tuple(where), tuple((name, value is None) for name, value in zip(values, prepared, strict=True)))
 
     def build() -> CompiledUpdate:
         rows = manager.all()
@@ -216,12 +220,12 @@ def rows_update(
         query = cast(UpdateQuery, rows.query.chain(UpdateQuery))
         query.add_update_values(dict(values))
         sql, params = query.get_compiler(connection=connection).as_sql()
-        if len(params) != sum(1 for value in settings if value is not None) + len(where):
+        if len(params) != sum(1 for value in prepared if value is not None) + len(where):
             raise TypeError(f"{model._meta.label}'s UPDATE does not take one parameter per value: use the ORM")
         return CompiledUpdate(sql=sql, where=tuple(_concrete_field(model, name) for name in where))
 
     compiled = _updates.get(connection, shape, build)
-    params = [value for value in settings if value is not None]
+    params = [value for value in prepared if value is not None]
     for field, value in zip(compiled.where, where.values(), strict=True):
         params.append(field.get_db_prep_value(value, connection))
     with transaction.mark_for_rollback_on_error(using=using), connection.cursor() as cursor:
