@@ -22,8 +22,10 @@ if [[ "$(id -u)" -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
 fi
 echo "Installing ${missing[*]} for the tests..."
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq "${missing[@]}" >/dev/null
+# Waits for another apt (unattended upgrades on a fresh machine, say) instead of failing on its lock.
+apt_get=(apt-get -o DPkg::Lock::Timeout=600)
+"${apt_get[@]}" update -qq
+"${apt_get[@]}" install -y -qq "${missing[@]}" >/dev/null
 # clamav-daemon's own services would start freshclam (a download) and a clamd without signatures.
 for unit in clamav-freshclam clamav-daemon; do
     if command -v systemctl >/dev/null 2>&1; then systemctl disable --now "$unit" >/dev/null 2>&1 || true; fi

@@ -18,5 +18,7 @@ if [ "$(id -u)" -ne 0 ]; then
     sudo=sudo
 fi
 echo "Installing a C++ compiler and the Python $version headers (to build hnswlib)..."
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq g++ "python$version-dev" >/dev/null || $sudo apt-get install -y -qq g++ python3-dev >/dev/null
+# Waits for another apt (unattended upgrades on a fresh machine, say) instead of failing on its lock.
+apt_get=($sudo apt-get -o DPkg::Lock::Timeout=600)
+"${apt_get[@]}" update -qq
+"${apt_get[@]}" install -y -qq g++ "python$version-dev" >/dev/null || "${apt_get[@]}" install -y -qq g++ python3-dev >/dev/null
