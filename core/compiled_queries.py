@@ -129,7 +129,7 @@ def _insert_compile(obj: Model, connection: BaseDatabaseWrapper) -> CompiledInse
     compiler = query.get_compiler(connection=connection)
     compiler.returning_fields = list(returning)
     [(sql, params)] = compiler.as_sql()
-    if len(params) != len(fields):  # a placeholder that is not one plain `%s`
+    if len(params) != len(fields):  # a field whose SQL takes other than exactly one parameter
         raise TypeError(f"{opts.label}'s INSERT does not take one parameter per field: save it with the ORM")
     columns = [field.get_col(opts.db_table) for field in returning]
     return CompiledInsert(

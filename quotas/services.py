@@ -285,13 +285,14 @@ def quota_account_lock(*, user: AbstractBaseUser) -> None:
     with "database is locked" instead of waiting)."""
     account = quota_account_ensure(user=user)
     connection = transaction.get_connection()
-
-    def build() -> CompiledQuery:
-        rows = QuotaAccount.objects.filter(pk=_ACCOUNT_SENTINEL)
-        return update_compile(rows, connection, [_ACCOUNT_SENTINEL], updated_at=F("updated_at"))
-
     # Compiled once per connection: every AI call made in a request takes this lock.
-    _account_updates.get(connection, "lock", build).execute(connection, [account.pk])
+    lock = _account_updates.get(connection, "lock", lambda: _lock_compile(connection))
+    lock.execute(connection, [account.pk])
+
+
+def _lock_compile(connection: BaseDatabaseWrapper) -> CompiledQuery:
+    rows = QuotaAccount.objects.filter(pk=_ACCOUNT_SENTINEL)
+    return update_compile(rows, connection, [_ACCOUNT_SENTINEL], updated_at=F("updated_at"))
 
 
 def _exceeded(account: QuotaAccount, units: int) -> QuotaExceeded:
