@@ -9,10 +9,11 @@ deadlock), so the same assertions hold there too.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection, connections
+from django.db import OperationalError, connection, connections
 from django.db.models import Sum
 
 from core.exceptions import QuotaExceeded
@@ -23,23 +24,50 @@ from quotas.services import quota_account_ensure, quota_limit_set, quota_reserve
 THREADS = 50
 
 
-def _race(user_id: int, work, threads: int = THREADS) -> list[str]:
-    """Run `work(user)` in `threads` threads released at the same moment; each thread uses and
-    closes its own connection."""
+CONNECT_SECONDS = 120
+
+
+def _user_on_own_connection(user_id: int):
+    """The user, read on this thread's own connection, opened before the start. A PostgreSQL
+    server with no connection slot left (another suite on the same server holds them) refuses
+    with "too many clients": wait for a slot rather than fail the race before it starts."""
     from accounts.models import User
 
+    deadline = time.monotonic() + CONNECT_SECONDS
+    while True:
+        try:
+            return User.objects.get(pk=user_id)
+        except OperationalError as exc:
+            connections.close_all()
+            if "too many clients" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _race(user_id: int, work, threads: int = THREADS) -> list[str]:
+    """Run `work(user)` in `threads` threads released at the same moment; each thread uses and
+    closes its own connection. A thread that cannot start breaks the barrier at once, and its
+    error is the one raised (not the others' BrokenBarrierError)."""
     barrier = threading.Barrier(threads)
 
     def one(_index: int) -> str:
         try:
-            user = User.objects.get(pk=user_id)  # opens this thread's connection before the start
-            barrier.wait(timeout=30)
+            try:
+                user = _user_on_own_connection(user_id)
+            except BaseException:
+                barrier.abort()
+                raise
+            barrier.wait(timeout=CONNECT_SECONDS + 30)
             return work(user)
         finally:
             connections.close_all()
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(one, range(threads)))
+        futures = [pool.submit(one, index) for index in range(threads)]
+        raised = [error for error in (future.exception() for future in futures) if error is not None]
+    if raised:  # the thread that could not start, not the others its abort released
+        raise next((error for error in raised if not isinstance(error, threading.BrokenBarrierError)), raised[0])
+    return [future.result() for future in futures]
 
 
 def _reserve_chat(user) -> str:
