@@ -148,8 +148,8 @@ def _worker_ready(sender: Any = None, **_: Any) -> None:
 
     hostname = getattr(sender, "hostname", None) or "worker"
     heartbeat = HeartbeatThread(hostname=hostname)
-    heartbeat.start()
-    _worker_state["heartbeat"] = heartbeat
+    # The endpoint is bound before the first beat is written, so a worker that /health/ready
+    # reports as up already answers on its own /health (it says 503 until that first beat).
     if settings.WORKER_METRICS_PORT:
         try:
             _worker_state["server"] = worker_server_start(
@@ -157,6 +157,8 @@ def _worker_ready(sender: Any = None, **_: Any) -> None:
             )
         except OSError as exc:  # the port is taken: the worker still works, only unobserved
             logger.error("Worker metrics endpoint not started on port %s: %s", settings.WORKER_METRICS_PORT, exc)
+    heartbeat.start()
+    _worker_state["heartbeat"] = heartbeat
 
 
 @signals.worker_shutdown.connect

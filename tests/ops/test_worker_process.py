@@ -193,6 +193,7 @@ def test_worker_heartbeat_tasks_logs_and_shutdown(worker, api):
 def test_worker_metrics_endpoint_requires_the_token(worker):
     wait_for("heartbeat", heartbeat_latest, worker.proc, worker.log)
     base = f"http://127.0.0.1:{worker.metrics_port}"
+    # The endpoint is bound before the first beat, so a refused connection here fails the test.
     # /health stays open for the container's own health check.
     assert wait_for("worker health endpoint", lambda: http_get(f"{base}/health")[0] == 200, worker.proc, worker.log)
     assert http_get(f"{base}/metrics")[0] == 403
