@@ -11,7 +11,8 @@ Prints (and writes as Markdown to --out):
 - speech-to-text real-time factor through the provider (the Whisper base engine);
 - POST /api/ai/chat on gunicorn (authentication, quota reserve/settle, job and messages written,
   token counting, the SDK call) against a direct SDK call to the same local stub server: mean
-  latency of sequential requests and their ratio.
+  latency of sequential requests and their ratio; and, on the same gunicorn, a POST of the same
+  body to a bare DRF view (no authentication, no database): the floor under that overhead.
 
 Each figure is the median of --rounds runs, interleaved so drift on a noisy machine hits both
 sides. The database is a fresh SQLite file unless DATABASE_URL is set.
@@ -217,17 +218,29 @@ def bench_chat(rounds: int, requests: int) -> dict[str, float]:
                     assert status == 200, data
                 return (time.perf_counter() - started) / requests * 1000
 
-            direct()  # warm both paths
+            def bare() -> float:
+                # The floor under the endpoint on this host: the HTTP hop to the same gunicorn and
+                # DRF's request cycle for a JSON body, with no authentication and no database.
+                started = time.perf_counter()
+                for i in range(requests):
+                    status, data = request_json(server.port, "POST", "/bench/bare", {"message": f"Hi {i}"})
+                    assert status == 200, data
+                return (time.perf_counter() - started) / requests * 1000
+
+            direct()  # warm every path
             endpoint()
-            direct_runs, endpoint_runs = [], []
+            bare()
+            direct_runs, endpoint_runs, bare_runs = [], [], []
             for _ in range(rounds):
                 direct_runs.append(direct())
                 endpoint_runs.append(endpoint())
+                bare_runs.append(bare())
     finally:
         stub.stop()
     return {
         "direct_ms": statistics.median(direct_runs),
         "endpoint_ms": statistics.median(endpoint_runs),
+        "bare_ms": statistics.median(bare_runs),
         "database": database_engine(env),
     }
 
@@ -247,6 +260,7 @@ def main() -> None:
             f"POST /api/ai/chat ({chat['database']}): {chat['endpoint_ms']:.2f} ms; direct SDK call: "
             f"{chat['direct_ms']:.2f} ms; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
+        print(f"bare DRF round trip ms: {chat['bare_ms']:.2f} (the part of the overhead no endpoint avoids)")
         print(f"chat overhead ms: {chat['endpoint_ms'] - chat['direct_ms']:.2f}")
         return
 
@@ -276,6 +290,8 @@ def main() -> None:
         f"| {speech['stt_rtf']:.3f} | | |",
         f"| chat, mean latency (ms): POST /api/ai/chat on gunicorn ({chat['database']}) vs direct SDK call "
         f"| {chat['endpoint_ms']:.1f} | {chat['direct_ms']:.1f} | {chat['endpoint_ms'] / chat['direct_ms']:.2f} |",
+        f"| bare DRF round trip (ms): POST of the same body to a view with no authentication or database "
+        f"| {chat['bare_ms']:.2f} | | |",
         "",
         "Real-time factor: seconds of computing per second of audio (below 1 is faster than real time).",
         f"Chat: our endpoint adds {chat['endpoint_ms'] - chat['direct_ms']:.1f} ms per request. Sequential requests, "

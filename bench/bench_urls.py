@@ -20,6 +20,10 @@ class BareView(APIView):
     def get(self, request):
         return Response({"success": True, "message": "OK", "data": {"id": 1, "email": "bench@example.com"}})
 
+    def post(self, request):
+        # The chat bench's floor: a JSON body parsed and answered, nothing else.
+        return Response({"success": True, "message": "OK", "data": {"echo": request.data}})
+
 
 class StockUserSerializer(serializers.ModelSerializer):
     class Meta:
