@@ -104,8 +104,11 @@ def test_a_transcription_whose_worker_is_killed_is_finished_by_the_next_worker_w
     )
     worker.kill()
     assert AIJob.objects.get(id=job.id).status == "processing"
+    # The dead run's last beat, an hour back: stale on the next worker's first pass, while its own
+    # live run keeps a 30 s window that a pause (the model loading on a loaded machine) cannot outlast.
+    AIJob.objects.filter(id=job.id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
 
-    worker.start(AI_JOB_HEARTBEAT_STALE_SECONDS="3", WORKER_REAPER_INTERVAL_SECONDS="1")
+    worker.start(AI_JOB_HEARTBEAT_STALE_SECONDS="30", WORKER_REAPER_INTERVAL_SECONDS="1")
     try:
         done = finished(job.id)
 
