@@ -8,6 +8,7 @@ deadlock), so the same assertions hold there too.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,39 +26,32 @@ THREADS = 50
 
 
 CONNECT_SECONDS = 120
+# Refusals of a PostgreSQL server with no connection slot left (another suite on it holds them).
+NO_SLOT = ("too many clients", "remaining connection slots are reserved")
 
 
-def _user_on_own_connection(user_id: int):
-    """The user, read on this thread's own connection, opened before the start. A PostgreSQL
-    server with no connection slot left (another suite on the same server holds them) refuses
-    with "too many clients": wait for a slot rather than fail the race before it starts."""
+class _NoSlot(Exception):
+    """A thread could not connect before the start: nothing has run yet, so the start can be retried."""
+
+
+def _race_once(user_id: int, work, threads: int) -> list[str]:
     from accounts.models import User
 
-    deadline = time.monotonic() + CONNECT_SECONDS
-    while True:
-        try:
-            return User.objects.get(pk=user_id)
-        except OperationalError as exc:
-            connections.close_all()
-            if "too many clients" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-def _race(user_id: int, work, threads: int = THREADS) -> list[str]:
-    """Run `work(user)` in `threads` threads released at the same moment; each thread uses and
-    closes its own connection. A thread that cannot start breaks the barrier at once, and its
-    error is the one raised (not the others' BrokenBarrierError)."""
     barrier = threading.Barrier(threads)
 
     def one(_index: int) -> str:
         try:
             try:
-                user = _user_on_own_connection(user_id)
+                user = User.objects.get(pk=user_id)  # on this thread's own connection, before the start
+            except OperationalError as exc:
+                barrier.abort()
+                if any(text in str(exc) for text in NO_SLOT):
+                    raise _NoSlot(str(exc)) from exc
+                raise
             except BaseException:
                 barrier.abort()
                 raise
-            barrier.wait(timeout=CONNECT_SECONDS + 30)
+            barrier.wait(timeout=60)
             return work(user)
         finally:
             connections.close_all()
@@ -68,6 +62,21 @@ def _race(user_id: int, work, threads: int = THREADS) -> list[str]:
     if raised:  # the thread that could not start, not the others its abort released
         raise next((error for error in raised if not isinstance(error, threading.BrokenBarrierError)), raised[0])
     return [future.result() for future in futures]
+
+
+def _race(user_id: int, work, threads: int = THREADS) -> list[str]:
+    """Run `work(user)` in `threads` threads released at the same moment; each thread uses and
+    closes its own connection. If the server has no slot for one of them, every thread lets go of
+    its connection before the start and the start is tried again after a random pause: holding
+    them while waiting could leave two suites on one server each waiting for the other's slots."""
+    deadline = time.monotonic() + CONNECT_SECONDS
+    while True:
+        try:
+            return _race_once(user_id, work, threads)
+        except _NoSlot:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.5, 3.0))  # a back-off that breaks the symmetry, not a wait on an event
 
 
 def _reserve_chat(user) -> str:
