@@ -10,3 +10,7 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# What fault tests call it: a client that connects to it is refused.
+closed_port = free_port

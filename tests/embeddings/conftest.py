@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
+from tests import net
 from tests.ai_services.fake_openai import FakeOpenAI
 
 
@@ -39,6 +38,4 @@ def fake_openai(fake_openai: FakeOpenAI, settings) -> FakeOpenAI:
 @pytest.fixture
 def closed_port() -> int:
     """A port on 127.0.0.1 with nothing listening (connections are refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return net.closed_port()

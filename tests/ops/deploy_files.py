@@ -8,7 +8,6 @@ import fnmatch
 import os
 import re
 import shlex
-import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,12 +92,6 @@ def stack(*files: Path) -> dict:
     for path in files:
         merged = merge(merged, load_yaml(path))
     return interpolate(merged, SAMPLE_ENV)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def sample_names(text: str) -> set[str]:

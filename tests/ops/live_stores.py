@@ -17,14 +17,10 @@ from pathlib import Path
 
 import requests
 
+from tests.net import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 60  # an upper bound for a loaded machine, not a timing assertion
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait(what: str, probe, proc: subprocess.Popen | None = None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 from datetime import date
 
 import pytest
@@ -12,6 +11,7 @@ from django.test import Client
 from core.charts import nice_ticks
 from quotas.modalities import Service
 from quotas.services import quota_account_ensure, quota_reserve
+from tests.net import closed_port
 from tests.ops.dashboard_data import ai_job, days_ago, make_history, usage, video_job
 from video.models import VideoJob
 
@@ -28,12 +28,6 @@ def segment_values(chart, day: date) -> dict[str, float]:
 
 def group_values(chart) -> dict[str, dict[str, float]]:
     return {g["label"]: {b["key"]: b["value"] for b in g["bars"]} for g in chart.bars}
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_dashboard_requires_staff(make_user):

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.net import closed_port
 from tests.ops.deploy_files import (
     ROOT,
     WAIT_SECONDS,
     Dockerfile,
-    closed_port,
     parse_dockerfile,
     runtime_env,
 )

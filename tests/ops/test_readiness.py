@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 
@@ -12,14 +11,9 @@ from django.test import override_settings
 
 from config import health
 from config.observability.heartbeat import heartbeat_clear, heartbeat_latest, heartbeat_write
+from tests.net import closed_port
 
 pytestmark = pytest.mark.django_db
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ready(api) -> tuple[int, dict]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import logging
-import socket
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from core.scanning import scanner_ping, upload_scan
 from quotas.models import QuotaAccount
 from tests.ai_services.conftest import wav_bytes
 from tests.clamav import EICAR, EICAR_SIGNATURE, PATTERN_SIGNATURE, TEST_PATTERN
+from tests.net import closed_port
 from tests.video.media_fixtures import make_clip
 from video.models import VideoJob
 
@@ -39,13 +39,6 @@ def png(size=(64, 48), color=(200, 30, 30)) -> bytes:
 def infected_png() -> bytes:
     # A valid image with the pattern after its end: Pillow would take it, only the scanner refuses it.
     return png() + TEST_PATTERN
-
-
-def closed_port() -> int:
-    """A TCP port with nothing listening on it (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,17 +21,12 @@ import pytest
 
 from config.observability.context import request_id_reset, request_id_set
 from config.observability.heartbeat import heartbeat_latest
+from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 60  # an upper bound for a loaded machine, not a timing assertion
 
 pytestmark = pytest.mark.django_db
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(what: str, probe: Callable[[], object], proc: subprocess.Popen, log: Path) -> object:
