@@ -47,15 +47,19 @@ def test_changelist_shows_status_progress_duration_and_user(staff, done, user):
 def test_changelist_filters_by_status_and_date(staff, done, client_a, clips):
     upload(client_a, clips["short"])
     url = reverse("admin:video_videojob_changelist")
+    # Both jobs dated mid-month, so no month boundary can fall between their creations.
+    mid_month = timezone.now().replace(day=15, hour=12, minute=0, second=0, microsecond=0)
+    VideoJob.objects.update(created_at=mid_month)
 
     completed = staff.get(url, {"status__exact": "completed"})
     uploaded = staff.get(url, {"status__exact": "uploaded"})
-    today = timezone.now()
-    dated = staff.get(url, {"created_at__year": today.year, "created_at__month": today.month})
+    dated = staff.get(url, {"created_at__year": mid_month.year, "created_at__month": mid_month.month})
+    other_year = staff.get(url, {"created_at__year": mid_month.year - 1})
 
     assert completed.context["cl"].result_count == 1
     assert uploaded.context["cl"].result_count == 1
     assert dated.context["cl"].result_count == 2
+    assert other_year.context["cl"].result_count == 0
 
 
 def test_change_page_previews_the_thumbnail(staff, done, settings):
