@@ -125,7 +125,7 @@ def test_admin_login_and_changelists(superuser_email, page) -> None:
 
 
 @pytest.fixture
-def dashboard_history(superuser_email, make_user) -> tuple:
+def dashboard_history(noon_today, superuser_email, make_user) -> tuple:
     """Several days of calls, charges and video jobs (made before Playwright starts, see above)."""
     from tests.ops.dashboard_data import make_history
 

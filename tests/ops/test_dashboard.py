@@ -15,7 +15,7 @@ from tests.net import closed_port
 from tests.ops.dashboard_data import ai_job, days_ago, make_history, usage, video_job
 from video.models import VideoJob
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("noon_today")]
 
 
 def bar(chart, day: date) -> dict:
