@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.db import models
 from rest_framework import serializers
 
 from embeddings.models import Embedding
@@ -114,7 +115,12 @@ class EmbeddingSearchInputSerializer(serializers.Serializer):
 
 
 class EmbeddingBulkDeleteInputSerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=1000)
+    # Ids are 64-bit keys: a larger number is refused here, not handed to a database that cannot bind it.
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=models.BigIntegerField.MAX_BIGINT),
+        allow_empty=False,
+        max_length=1000,
+    )
 
 
 class EmbeddingSerializer(serializers.ModelSerializer):

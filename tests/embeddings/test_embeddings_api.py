@@ -540,7 +540,17 @@ def test_bulk_delete_ignores_other_users_ids(client_a, auth_client, make_user, c
 
 @pytest.mark.parametrize(
     "payload",
-    [{}, {"ids": []}, {"ids": "1,2"}, {"ids": [1, "x"]}, {"ids": [0]}, {"ids": [None]}, {"ids": list(range(1, 1002))}],
+    [
+        {},
+        {"ids": []},
+        {"ids": "1,2"},
+        {"ids": [1, "x"]},
+        {"ids": [0]},
+        {"ids": [None]},
+        {"ids": list(range(1, 1002))},
+        {"ids": [1, 2**63]},  # beyond a 64-bit key: SQLite cannot even bind it
+        {"ids": [2**70]},
+    ],
 )
 def test_bulk_delete_rejects_bad_input(client_a, payload):
     response = client_a.post("/api/embeddings/bulk-delete", payload, format="json")
