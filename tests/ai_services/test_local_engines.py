@@ -349,9 +349,13 @@ def test_tts_output_format(spoken, tts) -> None:
 
 
 def test_tts_speed_changes_duration(tts) -> None:
-    normal, _rate = tts.synthesize("Speed changes how long this sentence takes.")
-    fast, _ = tts.synthesize("Speed changes how long this sentence takes.", speed=2.0)
-    assert len(fast) < 0.7 * len(normal)
+    # Piper draws each phoneme's length at random, so one rendering's length varies by a few
+    # percent (200 pairs: fast/normal 0.61-0.70, mean 0.65). Means of five renderings each keep
+    # the comparison well clear of that spread.
+    text = "Speed changes how long this sentence takes."
+    normal = sum(len(tts.synthesize(text)[0]) for _ in range(5))
+    fast = sum(len(tts.synthesize(text, speed=2.0)[0]) for _ in range(5))
+    assert fast < 0.7 * normal
 
 
 @pytest.mark.parametrize("fmt", ["mp3", "wav", "opus", "aac", "flac"])
