@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,19 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 60.0, interval: f
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
         time.sleep(interval)
+
+
+# Killed-worker tests: the next worker's window before a silent running job is presumed lost. The
+# dead run's beat is put an hour back (`dead_beat`), so it is stale on the first pass, while a live
+# run keeps a window that a pause on a loaded machine cannot outlast.
+STALE_SECONDS = "30"
+
+
+def dead_beat(model: Any, job_id: Any) -> None:
+    """Date the last beat of `job_id`'s killed run an hour back."""
+    from django.utils import timezone
+
+    model.objects.filter(pk=job_id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
 
 
 def _database_url() -> str:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from ai_services.models import AIJob
 from ai_services.tasks import reap_stale_ai_jobs
 from quotas.models import Reservation
-from tests.celery_worker import wait_for
+from tests.celery_worker import STALE_SECONDS, dead_beat, wait_for
 from tests.text_metrics import normalize_words, wer
 
 STT = "/api/ai/speech-to-text"
@@ -106,11 +106,9 @@ def test_a_transcription_whose_worker_is_killed_is_finished_by_the_next_worker_w
     )
     worker.kill()
     assert AIJob.objects.get(id=job.id).status == "processing"
-    # The dead run's last beat, an hour back: stale on the next worker's first pass, while its own
-    # live run keeps a 30 s window that a pause (the model loading on a loaded machine) cannot outlast.
-    AIJob.objects.filter(id=job.id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    dead_beat(AIJob, job.id)
 
-    worker.start(AI_JOB_HEARTBEAT_STALE_SECONDS="30", WORKER_REAPER_INTERVAL_SECONDS="1")
+    worker.start(AI_JOB_HEARTBEAT_STALE_SECONDS=STALE_SECONDS, WORKER_REAPER_INTERVAL_SECONDS="1")
     try:
         done = finished(job.id)
 

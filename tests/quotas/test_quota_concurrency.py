@@ -43,13 +43,10 @@ def _race_once(user_id: int, work, threads: int) -> list[str]:
         try:
             try:
                 user = User.objects.get(pk=user_id)  # on this thread's own connection, before the start
-            except OperationalError as exc:
+            except BaseException as exc:
                 barrier.abort()
-                if any(text in str(exc) for text in NO_SLOT):
+                if isinstance(exc, OperationalError) and any(text in str(exc) for text in NO_SLOT):
                     raise _NoSlot(str(exc)) from exc
-                raise
-            except BaseException:
-                barrier.abort()
                 raise
             barrier.wait(timeout=60)
             return work(user)

@@ -10,16 +10,14 @@ however fast or slow the machine runs."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from pathlib import Path
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
-from django.utils import timezone
 from PIL import Image
 
 from quotas.models import QuotaAccount, Reservation
-from tests.celery_worker import wait_for
+from tests.celery_worker import STALE_SECONDS, dead_beat, wait_for
 from tests.video.conftest import held_mid_job, media_files, upload, wait_terminal
 from tests.video.media_fixtures import frame_index_of, write_garbage
 from video import media, services
@@ -128,13 +126,8 @@ def _kill_mid_job(worker, client_a, clips) -> str:
         worker.kill()  # its ffmpeg too: the whole process group
     job = VideoJob.objects.get(id=job_id)
     assert (job.status, job.attempts) == ("processing", 1)
-    # The dead run's last beat, an hour back: the next worker finds it stale on its first pass,
-    # while its own live run keeps a window (STALE) that a pause on a loaded machine cannot outlast.
-    VideoJob.objects.filter(id=job_id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    dead_beat(VideoJob, job_id)
     return job_id
-
-
-STALE = "30"  # seconds without a beat before a running job is presumed lost
 
 
 def test_a_job_whose_worker_is_killed_is_finished_by_the_next_worker(worker, client_a, clips, user):
@@ -145,7 +138,7 @@ def test_a_job_whose_worker_is_killed_is_finished_by_the_next_worker(worker, cli
     # task, and the reaper (beat, every second) re-queues the job in any case.
     worker.start(
         WITH_BEAT="1",
-        VIDEO_HEARTBEAT_STALE_SECONDS=STALE,
+        VIDEO_HEARTBEAT_STALE_SECONDS=STALE_SECONDS,
         VIDEO_REAPER_INTERVAL_SECONDS="1",
         CELERY_VISIBILITY_TIMEOUT="1",
     )
@@ -172,7 +165,7 @@ def test_a_job_whose_worker_is_killed_fails_cleanly_when_out_of_attempts(worker,
 
     worker.start(
         WITH_BEAT="1",
-        VIDEO_HEARTBEAT_STALE_SECONDS=STALE,
+        VIDEO_HEARTBEAT_STALE_SECONDS=STALE_SECONDS,
         VIDEO_REAPER_INTERVAL_SECONDS="1",
         CELERY_VISIBILITY_TIMEOUT="1",
         VIDEO_MAX_ATTEMPTS="1",
@@ -196,7 +189,7 @@ def test_a_killed_workers_job_is_finished_by_the_next_worker_with_no_beat(worker
 
     job_id = _kill_mid_job(worker, client_a, clips)
 
-    worker.start(VIDEO_HEARTBEAT_STALE_SECONDS=STALE, WORKER_REAPER_INTERVAL_SECONDS="1")
+    worker.start(VIDEO_HEARTBEAT_STALE_SECONDS=STALE_SECONDS, WORKER_REAPER_INTERVAL_SECONDS="1")
     try:
         job = wait_terminal(job_id, timeout=120)
 
